@@ -1,0 +1,32 @@
+"""The project's exception types: every user-facing failure is one of these."""
+
+from __future__ import annotations
+
+
+class DualcalcError(ValueError):
+    """Base class of all errors dualcalc raises on purpose."""
+
+
+class ExpressionError(DualcalcError):
+    """An activation text could not be understood; carries the position when known."""
+
+    def __init__(self, message: str, text: str | None = None, position: int | None = None):
+        self.message = message
+        self.text = text
+        self.position = position
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if self.text is None or self.position is None:
+            return self.message
+        shown = self.text if len(self.text) <= 120 else self.text[:117] + "..."
+        caret = " " * min(self.position, len(shown)) + "^"
+        return f"{self.message} (at position {self.position})\n  {shown}\n  {caret}"
+
+
+class DerivationError(DualcalcError):
+    """A dual activation cannot be derived (e.g. the activation is not square-integrable)."""
+
+
+class NoClosedFormError(DerivationError):
+    """The closed-form engine found no verified closed form for this activation."""

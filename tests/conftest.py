@@ -1,0 +1,9 @@
+"""Test configuration: JAX in float64 on the CPU for every test."""
+
+import os
+
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
