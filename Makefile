@@ -1,0 +1,35 @@
+# Two entry points: `make demo` (set up + derive gelu) and `make test` (set up + full test suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint generate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@ $(RUN_STAMP)
+
+demo: $(RUN_STAMP)
+	$(BIN)/dualcalc derive gelu
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check dualcalc tests benchmarks
+
+test: lint
+	$(BIN)/python -m pytest
+
+generate: $(RUN_STAMP)
+	$(BIN)/dualcalc generate --all
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
