@@ -26,7 +26,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check dualcalc tests benchmarks
 
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 generate: $(RUN_STAMP)
 	$(BIN)/dualcalc generate --all
