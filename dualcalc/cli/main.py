@@ -8,13 +8,13 @@ import traceback
 from collections.abc import Sequence
 
 from dualcalc import __version__
-from dualcalc.cli import derive, listing
+from dualcalc.cli import derive, generate, listing, plot, show, verify
 from dualcalc.errors import DualcalcError
 
 #: Exit code for bad input (argparse uses the same for usage errors).
 EXIT_BAD_INPUT = 2
 
-COMMANDS = (derive, listing)
+COMMANDS = (derive, listing, generate, show, verify, plot)
 
 EPILOG = """examples:
   dualcalc derive gelu

@@ -1,0 +1,114 @@
+"""Derivation -> ``<slug>.py`` in a folder plus its ``index.json`` entry, atomically.
+
+``write_module`` is what ``dualcalc derive`` and ``dualcalc generate`` call;
+``generate_catalogue`` regenerates every named activation that can be used bare.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import sympy as sp
+
+from dualcalc.codegen.atomic import write_atomic
+from dualcalc.codegen.manifest import (
+    Entry,
+    locked,
+    read_index,
+    sha256_hex,
+    write_index,
+)
+from dualcalc.codegen.slug import canonical_name, slug_of
+from dualcalc.codegen.template import render_module
+
+#: Environment variable naming the folder of generated modules (default: the repo's generated/).
+DIRECTORY_ENV = "DUALCALC_GENERATED"
+
+
+def default_directory() -> Path:
+    """$DUALCALC_GENERATED, else ``generated/`` next to the dualcalc package (the repo root)."""
+    configured = os.environ.get(DIRECTORY_ENV)
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[2] / "generated"
+
+
+def entry_for(derivation: Any, source: bytes) -> Entry:
+    """The index entry of a derivation whose module source is ``source``."""
+    activation = derivation.activation
+    residual = derivation.residual
+    return Entry(
+        slug=slug_of(activation),
+        expression=activation.text,
+        name=canonical_name(activation),
+        closed_form=bool(derivation.closed_form),
+        sha256=sha256_hex(source),
+        latex=derivation_latex(derivation),
+        residual=None if residual is None else float(f"{float(residual):.3g}"),
+    )
+
+
+def derivation_latex(derivation: Any) -> dict[str, Any]:
+    """K, K' and the steps of a derivation as LaTeX strings."""
+    return {
+        "activation": sp.latex(derivation.activation.expr),
+        "nngp": None if derivation.nngp is None else sp.latex(derivation.nngp),
+        "dnngp": None if derivation.dnngp is None else sp.latex(derivation.dnngp),
+        "steps": [
+            {"rule": str(s.rule), "description": str(s.description), "latex": str(s.latex)}
+            for s in derivation.steps
+        ],
+    }
+
+
+def write_module(derivation: Any, out_dir: str | os.PathLike = "generated") -> Path:
+    """Write ``<slug>.py`` for a derivation into ``out_dir`` and record it in index.json."""
+    directory = Path(out_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    source = render_module(derivation).encode("utf-8")
+    entry = entry_for(derivation, source)
+    path = directory / f"{entry.slug}.py"
+    with locked(directory, exclusive=True):
+        write_atomic(path, source)
+        entries = read_index(directory)
+        if entries.get(entry.slug) != entry:
+            entries[entry.slug] = entry
+            write_index(directory, entries)
+    return path
+
+
+def catalogue_names() -> list[str]:
+    """Named activations usable bare (every parameter has a default), sorted."""
+    from dualcalc.expression.catalogue import CATALOGUE
+
+    bare = (n for n, named in CATALOGUE.items() if all(p.default is not None for p in named.params))
+    return sorted(bare)
+
+
+def generate_catalogue(
+    out_dir: str | os.PathLike,
+    names: Iterable[str] | None = None,
+    progress: Callable[[str, Path | Exception], None] | None = None,
+) -> tuple[list[Path], dict[str, Exception]]:
+    """Derive and write every bare named activation (or ``names``): paths and failures by name.
+
+    A failure of one activation is recorded and reported; it does not stop the others.
+    """
+    from dualcalc.derivation.derivation import derive
+
+    paths, failures = [], {}
+    for name in names if names is not None else catalogue_names():
+        try:
+            path = write_module(derive(name), out_dir)
+        except Exception as exc:  # noqa: BLE001 - batch job: report every failure at the end
+            failures[name] = exc
+            if progress is not None:
+                progress(name, exc)
+            continue
+        if progress is not None:
+            progress(name, path)
+        paths.append(path)
+    return paths, failures
