@@ -1,0 +1,259 @@
+"""Exact network kernels, dualcalc.nn vs Neural Tangents: agreement, then time and peak memory.
+
+Run (quick sizes, a few minutes on 2 cores):
+
+    .venv/bin/python benchmarks/bench_networks.py --quick
+
+Full sizes (issue 6): fully connected NTK for n = 10,000, d = 256 and the Myrtle-5 CNTK of all
+1,797 scikit-learn digits (8 x 8):
+
+    .venv/bin/python benchmarks/bench_networks.py --fc-n 10000 --digits-n 1797
+
+Neural Tangents runs in its own virtual environment (``benchmarks/neural_tangents_env.py``
+builds it; ``--nt-python PATH`` points at any python with ``neural_tangents`` importable).
+Without one its columns say "n/a". Every measurement runs in a fresh subprocess, so the peak
+memory (max RSS) belongs to that computation alone. Both libraries compute the same blocks of
+``--fc-batch`` / ``--myrtle-batch`` points (upper triangle only, mirrored), float64.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+AGREEMENT_ACTIVATIONS = {  # dualcalc text -> Neural Tangents stax layer (name, args, kwargs)
+    "relu": ("Relu", [], {}),
+    "erf": ("Erf", [], {}),
+    "gelu": ("Gelu", [], {"approximate": False}),
+    "sin": ("Sin", [], {}),
+    "abrelu(x, -0.5, 1.5)": ("ABRelu", [-0.5, 1.5], {}),
+    "exp": ("Exp", [], {}),
+    "gaussian": ("Gaussian", [], {"a": 1.0, "b": -0.5}),
+}
+
+# One script for both libraries: ``LIB`` selects the layer namespace; the rest is shared.
+CHILD = r"""
+import json, resource, sys, time
+import numpy as np
+spec = json.loads(sys.argv[1])
+import jax
+jax.config.update("jax_enable_x64", True)
+if spec["lib"] == "nt":
+    from neural_tangents import stax
+    def act(name):
+        layer, args, kwargs = spec["nt_activations"][name]
+        return getattr(stax, layer)(*args, **kwargs)
+    gap = stax.GlobalAvgPool
+else:
+    from dualcalc import nn as stax
+    def act(name):
+        return stax.Activation(name)
+    gap = stax.GlobalAvgPool
+
+def network(spec):
+    w, b = spec["W_std"], spec["b_std"]
+    if spec["kind"] == "fc":
+        layers = []
+        for _ in range(spec["depth"]):
+            layers += [stax.Dense(512, W_std=w, b_std=b), act(spec["activation"])]
+        return stax.serial(*layers, stax.Dense(1, W_std=w, b_std=b))
+    if spec["kind"] == "conv":
+        return stax.serial(
+            stax.Conv(16, (3, 3), padding="SAME", W_std=w, b_std=b), act(spec["activation"]),
+            stax.AvgPool((2, 2), strides=(2, 2)),
+            stax.Conv(16, (3, 3), padding="VALID", W_std=w, b_std=b), act(spec["activation"]),
+            gap(), stax.Dense(1, W_std=w, b_std=b))
+    layers = []
+    for stage, convs in enumerate((2, 1, 1)):  # Myrtle-5
+        for _ in range(convs):
+            layers += [stax.Conv(64, (3, 3), padding="SAME", W_std=w, b_std=b),
+                       act(spec["activation"])]
+        if stage < 2:
+            layers.append(stax.AvgPool((2, 2), strides=(2, 2)))
+    return stax.serial(*layers, gap(), stax.Dense(10, W_std=w, b_std=b))
+
+x = np.load(spec["inputs"])
+kernel_fn = network(spec)[2]
+get = tuple(spec["get"])
+start = time.perf_counter()
+if spec["lib"] == "nt":
+    fn = jax.jit(lambda a, b: kernel_fn(a, b, get))
+    n, size = len(x), min(spec["batch"] or len(x), len(x))
+    out = {g: np.empty((n, n)) for g in get}
+    for i in range(0, n, size):
+        rows = np.resize(x[i:i + size], (size,) + x.shape[1:])  # pad by repeating real rows
+        for j in range(i, n, size):
+            cols = np.resize(x[j:j + size], (size,) + x.shape[1:])
+            ra, rb = min(size, n - i), min(size, n - j)
+            res = fn(rows, cols)
+            for g in get:
+                block = np.asarray(getattr(res, g))[:ra, :rb]
+                out[g][i:i + ra, j:j + rb] = block
+                out[g][j:j + rb, i:i + ra] = block.T
+else:
+    res = kernel_fn(x, None, get, batch_size=spec["batch"])
+    out = dict(zip(get, res))
+seconds = time.perf_counter() - start
+np.savez(spec["outputs"], **out)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+print(json.dumps({"seconds": seconds, "peak_mib": peak}))
+"""
+
+
+def nt_python(explicit: str | None) -> str | None:
+    """A python interpreter that imports neural_tangents, or None."""
+    candidates = [explicit] if explicit else []
+    sys.path.insert(0, str(HERE))
+    try:
+        import neural_tangents_env as env  # built by another module of the project
+
+        for name in ("ensure", "ensure_env", "nt_python", "python_path", "python"):
+            maybe = getattr(env, name, None)
+            if callable(maybe):
+                try:
+                    candidates.append(str(maybe()))
+                except Exception as exc:  # noqa: BLE001 - any failure means "no NT"
+                    print(f"[neural_tangents_env.{name}() failed: {exc}]", file=sys.stderr)
+                break
+    except ImportError:
+        pass
+    candidates.append(str(HERE / ".nt-venv" / "bin" / "python"))
+    for python in candidates:
+        if python and Path(python).exists():
+            probe = subprocess.run(
+                [python, "-c", "import neural_tangents"], capture_output=True, text=True
+            )
+            if probe.returncode == 0:
+                return python
+    return None
+
+
+def run(python: str, lib: str, spec: dict, x: np.ndarray) -> tuple[dict, dict] | None:
+    """Run one kernel computation in a fresh process; (timings, kernels) or None on failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs, outputs = os.path.join(tmp, "x.npy"), os.path.join(tmp, "k.npz")
+        np.save(inputs, x)
+        full = dict(spec, lib=lib, inputs=inputs, outputs=outputs)
+        full["nt_activations"] = AGREEMENT_ACTIVATIONS
+        env = dict(os.environ, JAX_PLATFORMS="cpu")
+        proc = subprocess.run(
+            [python, "-c", CHILD, json.dumps(full)], capture_output=True, text=True, env=env
+        )
+        if proc.returncode != 0:
+            print(f"[{lib} failed on {spec}]\n{proc.stderr[-2000:]}", file=sys.stderr)
+            return None
+        timing = json.loads(proc.stdout.strip().splitlines()[-1])
+        with np.load(outputs) as data:
+            kernels = {k: data[k] for k in data.files}
+    return timing, kernels
+
+
+def relative(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max |b| (the kernel's own scale)."""
+    return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
+
+
+def agreement(nt: str | None, rng: np.random.Generator) -> None:
+    """Fully connected depth 1..4 x activations, a small CNN and Myrtle-5 (relu), float64."""
+    print("\n## Agreement with Neural Tangents (float64, max |a - b| / max |b|)\n")
+    if nt is None:
+        print("Neural Tangents unavailable: skipped.")
+        return
+    print("| network | activation | NNGP | NTK | NTK off the diagonal |")
+    print("|---|---|---:|---:|---:|")
+    flat = rng.normal(size=(8, 16))
+    images = rng.normal(size=(4, 8, 8, 3))
+    cases = []
+    for name in AGREEMENT_ACTIVATIONS:
+        w = 0.5 if name == "exp" else 1.3  # exp kernels grow like exp(exp(...))
+        for depth in (1, 2, 3, 4):
+            spec = dict(kind="fc", depth=depth, activation=name, W_std=w, b_std=0.2)
+            cases.append((f"FC depth {depth}", spec, flat))
+    cases.append(("CNN (conv, pool, conv, GAP)", dict(kind="conv", activation="relu"), images))
+    cases.append(("Myrtle-5", dict(kind="myrtle", activation="relu"), images))
+    for label, spec, x in cases:
+        spec = {"W_std": 2.0**0.5, "b_std": 0.0, **spec, "get": ["nngp", "ntk"], "batch": None}
+        ours, theirs = run(sys.executable, "dualcalc", spec, x), run(nt, "nt", spec, x)
+        if ours is None or theirs is None:
+            print(f"| {label} | `{spec['activation']}` | failed | failed | failed |")
+            continue
+        errors = [relative(ours[1][g], theirs[1][g]) for g in ("nngp", "ntk")]
+        off = ~np.eye(len(x), dtype=bool)
+        errors.append(relative(ours[1]["ntk"][off], theirs[1]["ntk"][off]))
+        cells = " | ".join(f"{e:.1e}" for e in errors)
+        print(f"| {label} | `{spec['activation']}` | {cells} |")
+
+
+def speed(nt: str | None, args: argparse.Namespace, rng: np.random.Generator) -> None:
+    """Time and peak memory, side by side, same inputs, same blocks."""
+    print("\n## Time and peak memory (float64, CPU, fresh process each, compile included)\n")
+    print("| computation | activation | dualcalc s | dualcalc MiB | NT s | NT MiB | agree |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    flat = rng.normal(size=(args.fc_n, args.fc_d)) / np.sqrt(args.fc_d)
+    digits = _digits(args.digits_n)
+    jobs = []
+    for name in args.fc_activations:
+        spec = dict(kind="fc", depth=3, activation=name, W_std=1.4, b_std=0.1)
+        jobs.append((f"FC depth 3 NTK, n={args.fc_n}, d={args.fc_d}", spec, flat))
+    for name in args.myrtle_activations:
+        spec = dict(kind="myrtle", activation=name, W_std=2.0**0.5, b_std=0.0)
+        jobs.append((f"Myrtle-5 CNTK, {len(digits)} digits 8x8", spec, digits))
+    for label, spec, x in jobs:
+        batch = args.fc_batch if spec["kind"] == "fc" else args.myrtle_batch
+        spec = dict(spec, get=["ntk"], batch=batch)
+        ours = run(sys.executable, "dualcalc", spec, x)
+        supported = spec["activation"] in AGREEMENT_ACTIVATIONS
+        theirs = run(nt, "nt", spec, x) if nt and supported else None
+        cells = [f"{ours[0]['seconds']:.1f}", f"{ours[0]['peak_mib']:.0f}"] if ours else ["-"] * 2
+        if theirs:
+            cells += [f"{theirs[0]['seconds']:.1f}", f"{theirs[0]['peak_mib']:.0f}"]
+            cells.append(f"{relative(ours[1]['ntk'], theirs[1]['ntk']):.0e}" if ours else "-")
+        else:
+            cells += ["n/a" if supported else "no kernel"] * 2 + ["-"]
+        print(f"| {label} | `{spec['activation']}` | " + " | ".join(cells) + " |")
+
+
+def _digits(n: int) -> np.ndarray:
+    """The first n scikit-learn digits as (n, 8, 8, 1) images scaled to unit pixel range."""
+    from sklearn.datasets import load_digits
+
+    images = load_digits().images[:n] / 16.0
+    return images[..., None]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (minutes, 2 cores)")
+    parser.add_argument("--fc-n", type=int, default=10000)
+    parser.add_argument("--fc-d", type=int, default=256)
+    parser.add_argument("--digits-n", type=int, default=1797)
+    parser.add_argument("--fc-batch", type=int, default=2000, help="FC block size")
+    parser.add_argument("--myrtle-batch", type=int, default=64, help="Myrtle block size")
+    parser.add_argument("--fc-activations", nargs="+", default=["relu", "gelu", "tanh"])
+    parser.add_argument("--myrtle-activations", nargs="+", default=["relu", "tanh"])
+    parser.add_argument("--nt-python", default=None, help="python with neural_tangents")
+    parser.add_argument("--no-nt", action="store_true", help="skip Neural Tangents")
+    parser.add_argument("--skip-agreement", action="store_true")
+    parser.add_argument("--skip-speed", action="store_true")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.fc_n, args.digits_n = min(args.fc_n, 2000), min(args.digits_n, 128)
+    nt = None if args.no_nt else nt_python(args.nt_python)
+    print(f"Neural Tangents: {nt or 'unavailable'}")
+    rng = np.random.default_rng(0)
+    if not args.skip_agreement:
+        agreement(nt, rng)
+    if not args.skip_speed:
+        speed(nt, args, rng)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+"""Activation layers in the kernel recursion: resolving dual modules, composing, applying duals.
+
+A *dual module* is anything with the generated-module protocol: pure JAX functions
+``nngp(q1, q2, c)`` = E[s(u) s(v)], ``dnngp(q1, q2, c)`` = E[s'(u) s'(v)], ``activation(x)``,
+``dactivation(x)`` and the canonical text ``EXPRESSION`` of s in ``x``. Strings go through
+``dualcalc.load``. Two activations in a row are one activation in the infinite-width limit:
+their expressions are substituted (s2(s1(x))) and the composition is loaded as a new module.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import sympy as sp
+from jax import lax
+from sympy.printing.str import StrPrinter
+
+from dualcalc.errors import DualcalcError
+from dualcalc.expression.symbols import X
+from dualcalc.runtime.kernel_state import Array, KernelState, as_left, as_right, pixel_variances
+
+PROTOCOL = ("nngp", "dnngp", "activation", "EXPRESSION")
+
+
+def resolve(spec: Any) -> Any:
+    """A dual module for ``spec``: a text goes through ``dualcalc.load``, a module is checked."""
+    if isinstance(spec, str):
+        return load_text(spec)
+    missing = [name for name in PROTOCOL if not hasattr(spec, name)]
+    if missing:
+        raise DualcalcError(
+            f"Activation expects an activation text or a dual module; {type(spec).__name__} "
+            f"lacks {', '.join(missing)}"
+        )
+    return spec
+
+
+@functools.lru_cache(maxsize=256)
+def load_text(text: str) -> Any:
+    """Load (derive and generate if needed) the dual module of an activation text."""
+    try:
+        from dualcalc import load
+    except ImportError as exc:
+        raise DualcalcError(
+            "dualcalc.load is not available in this installation; pass a dual module instead"
+        ) from exc
+    return load(text)
+
+
+class _LanguagePrinter(StrPrinter):
+    """Prints canonical sympy expressions back in dualcalc's activation language."""
+
+    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
+        return f"step({self._print(expr.args[0])})"
+
+    def _print_Exp1(self, expr: sp.Expr) -> str:
+        return "e"
+
+
+def expression_of(module: Any) -> sp.Expr:
+    """The sympy expression s(x) of a dual module (its EXPRESSION is trusted generated text)."""
+    text = module.EXPRESSION
+    if isinstance(text, sp.Expr):
+        return text
+    return sp.sympify(text, locals={"x": X, "Heaviside": sp.Heaviside})
+
+
+def composed_text(modules: Sequence[Any]) -> str:
+    """Activation-language text of s_n(...s_2(s_1(x))) for modules applied in order."""
+    expr = X
+    for module in modules:
+        expr = expression_of(module).subs(X, expr)
+    return _LanguagePrinter(dict(order="lex")).doprint(expr)
+
+
+def compose(modules: Sequence[Any]) -> Any:
+    """One dual module for several activations applied in a row."""
+    if len(modules) == 1:
+        return modules[0]
+    return load_text(composed_text(modules))
+
+
+def flush(state: KernelState) -> KernelState:
+    """Apply the pending activations (composed into one) to the state."""
+    if not state.pending:
+        return state
+    module = compose(state.pending)
+    return replace(apply_dual(state, module), pending=())
+
+
+def apply_dual(state: KernelState, module: Any) -> KernelState:
+    """K <- E[s(u)s(v)], Theta <- E[s'(u)s'(v)] Theta, per pixel pair, with the right variances."""
+    k = state.spatial_ndim
+    self1, self2 = state.self_covariances()
+    v1, v2 = pixel_variances(self1, k), pixel_variances(self2, k)
+    duals = hermite_duals if is_hermite_route(module) else closed_duals
+    pair_self = self_mask(state.nngp.shape, 2) if state.symmetric else None
+    nngp, dot = duals(module, v1, v2, state.nngp, 2, state.ntk is not None, pair_self)
+    ntk = None if state.ntk is None else dot * state.ntk
+    if state.symmetric:
+        return replace(state, nngp=nngp, ntk=ntk)
+    mask = self_mask(state.cov1.shape, 1)
+    cov1, _ = duals(module, v1, v1, state.cov1, 1, False, mask)
+    cov2, _ = duals(module, v2, v2, state.cov2, 1, False, self_mask(state.cov2.shape, 1))
+    return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+
+
+def self_mask(shape: tuple[int, ...], batch_axes: int) -> Array:
+    """True where an entry pairs a pixel of a point with itself (rho = 1 exactly)."""
+    mask = jnp.ones((1,) * len(shape), dtype=bool)
+    pairs = [(0, 1)] if batch_axes == 2 else []
+    pairs += [(a, a + 1) for a in range(batch_axes, len(shape), 2)]
+    for a, b in pairs:
+        eye = jnp.eye(shape[a], dtype=bool)
+        dims = [1] * len(shape)
+        dims[a], dims[b] = shape[a], shape[b]
+        mask = mask & eye.reshape(dims)
+    return mask
+
+
+def closed_duals(
+    module: Any,
+    v1: Array,
+    v2: Array,
+    c: Array,
+    batch_axes: int,
+    with_dot: bool,
+    unit: Array | None = None,
+) -> tuple[Array, Array | None]:
+    """(K, K') from the module's own nngp / dnngp at guarded arguments.
+
+    Where ``unit`` is set (a pixel of a point with itself, rho = 1) a kinked closed form in
+    arccos(rho) or sqrt(q1 q2 - c^2) has infinite slope, so one ulp of rounding in the
+    module costs ~1e-8 (and float32 much more); there E[f(u)^2] comes from 1-D
+    quadrature when the module gives s, s' and its kinks.
+    """
+    q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
+    nngp = _dual(module.nngp, q1, q2, c)
+    dot = _dual(module.dnngp, q1, q2, c) if with_dot else None
+    if unit is None or not _has_quadrature_inputs(module):
+        return nngp, dot
+    v = jnp.maximum(v1.astype(c.dtype), jnp.finfo(c.dtype).eps ** 2)
+    nngp = _exact_on_diagonal(nngp, module.activation, module, v, unit, batch_axes)
+    if dot is not None:
+        dot = _exact_on_diagonal(dot, module.dactivation, module, v, unit, batch_axes)
+    return nngp, dot
+
+
+def _has_quadrature_inputs(module: Any) -> bool:
+    """Kinked s (singular duals at rho = +-1) with s, s' and the kinks known for 1-D quadrature."""
+    return (
+        callable(getattr(module, "activation", None))
+        and callable(getattr(module, "dactivation", None))
+        and len(getattr(module, "KINKS", ())) > 0
+    )
+
+
+def is_hermite_route(module: Any) -> bool:
+    """True for generated Hermite-route modules (coefficients a_k(q) instead of a closed form)."""
+    return (
+        getattr(module, "CLOSED_FORM", True) is False
+        and callable(getattr(module, "hermite", None))
+        and isinstance(getattr(module, "HERMITE_DEGREE", None), int)
+    )
+
+
+def hermite_duals(
+    module: Any,
+    v1: Array,
+    v2: Array,
+    c: Array,
+    batch_axes: int,
+    with_dot: bool,
+    unit: Array | None = None,
+) -> tuple[Array, Array | None]:
+    """Mehler sums with coefficients computed once per pixel variance, not per pixel pair.
+
+    K = sum_k a_k(q1) a_k(q2) rho^k and K' = sum_k b_k(q1) b_k(q2) rho^k with
+    b_k = sqrt(k + 1) a_(k+1) / sqrt(q). Where ``unit`` is set (a pixel of a point with
+    itself, rho = 1) the series converges slowly, so there K = E[s(u)^2] and
+    K' = E[s'(u)^2] come from one-dimensional quadrature instead.
+    """
+    floor = jnp.finfo(c.dtype).eps ** 2
+    v1, v2 = jnp.maximum(v1.astype(c.dtype), floor), jnp.maximum(v2.astype(c.dtype), floor)
+    q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
+    bound = jnp.sqrt(q1 * q2)
+    c = jnp.clip(c, -bound, bound)
+    rho = jnp.clip(c / bound, -1.0, 1.0)
+    a1 = _coefficients(module, v1, as_left, batch_axes)
+    a2 = _coefficients(module, v2, as_right, batch_axes)
+    nngp = _horner(a1, a2, rho)
+    if unit is not None:
+        nngp = _exact_on_diagonal(nngp, module.activation, module, v1, unit, batch_axes)
+    if not with_dot:
+        return nngp, None
+    b1 = _derivative_coefficients(a1, q1)
+    b2 = _derivative_coefficients(a2, q2)
+    dot = _horner(b1, b2, rho)
+    if unit is not None:
+        dot = _exact_on_diagonal(dot, module.dactivation, module, v1, unit, batch_axes)
+    return nngp, dot
+
+
+def _coefficients(module: Any, v: Array, place: Any, batch_axes: int) -> Array:
+    """a_k(v) for every pixel variance, shaped (degree + 1, *broadcastable pair shape)."""
+    a = module.hermite(v, module.HERMITE_DEGREE).astype(v.dtype)
+    return jax.vmap(lambda row: place(row, batch_axes))(jnp.moveaxis(a, -1, 0))
+
+
+def _derivative_coefficients(a: Array, q: Array) -> Array:
+    """b_k = sqrt(k + 1) a_(k+1) / sqrt(q): the Hermite coefficients of s'(sqrt(q) z)."""
+    k = jnp.sqrt(jnp.arange(1, a.shape[0], dtype=a.dtype))
+    k = k.reshape((-1,) + (1,) * (a.ndim - 1))
+    return k * a[1:] / jnp.sqrt(q)[None]
+
+
+def _horner(a1: Array, a2: Array, rho: Array) -> Array:
+    """sum_k a1[k] a2[k] rho^k, one pair-sized accumulator (the products are never stored)."""
+
+    def step(acc: Array, pair: tuple[Array, Array]) -> tuple[Array, None]:
+        return acc * rho + pair[0] * pair[1], None
+
+    total, _ = lax.scan(step, jnp.zeros_like(rho), (a1[::-1], a2[::-1]))
+    return total
+
+
+def _exact_on_diagonal(
+    series: Array, fn: Any, module: Any, v: Array, unit: Array, batch_axes: int
+) -> Array:
+    """Replace the entries where ``unit`` holds by E[f(u)^2], u ~ N(0, q), 1-D quadrature."""
+    from dualcalc.runtime import hermite
+
+    kinks = tuple(float(r) for r in getattr(module, "KINKS", ()))
+    nodes = hermite.default_nodes(400)  # fine panels: s(sqrt(q) z)^2 narrows as q grows
+    square = hermite.coefficients(lambda x: fn(x) * fn(x), v, 0, kinks, nodes)[..., 0]
+    return jnp.where(unit, as_left(square.astype(series.dtype), batch_axes), series)
+
+
+def _dual(fn: Any, q1: Array, q2: Array, c: Array) -> Array:
+    """Evaluate a dual at guarded arguments: q >= eps^2 (zero-norm inputs), |c| <= sqrt(q1 q2)."""
+    floor = jnp.finfo(c.dtype).eps ** 2
+    q1 = jnp.maximum(q1.astype(c.dtype), floor)
+    q2 = jnp.maximum(q2.astype(c.dtype), floor)
+    bound = jnp.sqrt(q1 * q2)
+    value = fn(q1, q2, jnp.clip(c, -bound, bound))
+    return jnp.broadcast_to(jnp.asarray(value, dtype=c.dtype), c.shape)

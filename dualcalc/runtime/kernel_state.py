@@ -1,0 +1,120 @@
+"""The kernel state a network layer transforms: NNGP, NTK and the self-covariances of each input.
+
+Layout. For inputs with ``k`` spatial dimensions (0 for fully connected, 2 for NHWC images)
+every covariance keeps all pixel pairs, interleaved per spatial axis::
+
+    nngp, ntk : (n1, n2, s1, s1', s2, s2', ...)   cross covariance of x1[i] and x2[j]
+    cov1      : (n1, s1, s1', s2, s2', ...)       covariance of x1[i] with itself
+    cov2      : (n2, s1, s1', s2, s2', ...)       covariance of x2[j] with itself
+
+The activation of the next layer needs the pixel variances q1 = cov1[i, p, p] and
+q2 = cov2[j, p', p'], which is why the self-covariances travel with the cross terms.
+When x2 is x1 (``symmetric``) they are read off the diagonal of ``nngp`` instead, and the
+activation knows statically which entries pair a pixel with itself (rho = 1, where kinked
+duals have infinite slope and get their value from 1-D quadrature).
+Activation layers are not applied at once: they wait in ``pending`` so that two activations
+in a row compose into one (the infinite-width limit of s2(s1(x))).
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jax.numpy as jnp
+
+Array = Any
+
+
+@dataclass(frozen=True)
+class KernelState:
+    """Covariances of a network's pre-activations on two batches of inputs (see module doc)."""
+
+    nngp: Array
+    ntk: Array | None
+    cov1: Array | None
+    cov2: Array | None
+    pending: tuple[Any, ...] = ()
+
+    @property
+    def spatial_ndim(self) -> int:
+        """Number of spatial dimensions k (each contributes a pair of axes)."""
+        return (self.nngp.ndim - 2) // 2
+
+    @property
+    def symmetric(self) -> bool:
+        """True when both batches are the same points (the self-covariances live in nngp)."""
+        return self.cov1 is None
+
+    def self_covariances(self) -> tuple[Array, Array]:
+        """(cov1, cov2), read off the point diagonal of nngp in the symmetric case."""
+        if self.symmetric:
+            diag = jnp.moveaxis(jnp.diagonal(self.nngp, axis1=0, axis2=1), -1, 0)
+            return diag, diag
+        return self.cov1, self.cov2
+
+    def map_linear(self, op: Callable[[Array], Array]) -> KernelState:
+        """Apply one linear map on the trailing pair axes to every covariance (and the NTK)."""
+        return replace(
+            self,
+            nngp=op(self.nngp),
+            ntk=_maybe(op, self.ntk),
+            cov1=_maybe(op, self.cov1),
+            cov2=_maybe(op, self.cov2),
+        )
+
+
+def input_state(x1: Array, x2: Array | None, with_ntk: bool) -> KernelState:
+    """Input covariances <x, y> / channels per pixel pair (NTK starts at zero); x2=None: x1."""
+    k = x1.ndim - 2
+    channels = x1.shape[-1]
+    nngp = jnp.einsum(_cross_spec(k), x1, x1 if x2 is None else x2) / channels
+    ntk = jnp.zeros_like(nngp) if with_ntk else None
+    if x2 is None:
+        return KernelState(nngp=nngp, ntk=ntk, cov1=None, cov2=None)
+    cov1 = jnp.einsum(_self_spec(k), x1, x1) / channels
+    cov2 = jnp.einsum(_self_spec(k), x2, x2) / channels
+    return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+
+
+def pixel_variances(cov: Array, k: int) -> Array:
+    """Diagonal of a self-covariance (n, s1, s1', ...): the variance per pixel, (n, s1, ...)."""
+    letters = string.ascii_lowercase[1 : k + 1]
+    spec = "z" + "".join(a + a for a in letters) + "->z" + letters
+    return jnp.einsum(spec, cov)
+
+
+def as_left(variances: Array, batch_axes: int) -> Array:
+    """Reshape (n, s1, ..., sk) so it broadcasts as the first point of each pixel pair."""
+    shape = [variances.shape[0]] + [1] * (batch_axes - 1)
+    for size in variances.shape[1:]:
+        shape += [size, 1]
+    return variances.reshape(shape)
+
+
+def as_right(variances: Array, batch_axes: int) -> Array:
+    """Reshape (n, s1, ..., sk) so it broadcasts as the second point of each pixel pair."""
+    shape = [1] * (batch_axes - 1) + [variances.shape[0]]
+    for size in variances.shape[1:]:
+        shape += [1, size]
+    return variances.reshape(shape)
+
+
+def _maybe(op: Callable[[Array], Array], arr: Array | None) -> Array | None:
+    return None if arr is None else op(arr)
+
+
+def _cross_spec(k: int) -> str:
+    left = string.ascii_lowercase[:k]
+    right = string.ascii_uppercase[:k]
+    pairs = "".join(a + b for a, b in zip(left, right, strict=True))
+    return f"m{left}z,n{right}z->mn{pairs}"
+
+
+def _self_spec(k: int) -> str:
+    left = string.ascii_lowercase[:k]
+    right = string.ascii_uppercase[:k]
+    pairs = "".join(a + b for a, b in zip(left, right, strict=True))
+    return f"m{left}z,m{right}z->m{pairs}"

@@ -1,0 +1,110 @@
+"""Linear maps of pixel-pair covariances: convolution window sums, average pooling, flattening.
+
+Every function acts on the trailing ``2k`` axes of an array laid out as
+``(..., s1, s1', s2, s2', ...)`` (see ``kernel_state``) and leaves the leading batch axes alone.
+Padding follows ``lax``: ``VALID`` keeps only full windows; ``SAME`` pads ``total // 2`` zeros
+before and the rest after, with ``total = max((out - 1) * stride + window - size, 0)``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from dualcalc.errors import DualcalcError
+from dualcalc.runtime.kernel_state import Array
+
+PADDINGS = ("SAME", "VALID")
+
+
+@dataclass(frozen=True)
+class AxisWindow:
+    """Geometry of a window sliding along one spatial axis."""
+
+    size: int
+    window: int
+    stride: int
+    out: int
+    pad_before: int
+    pad_after: int
+
+
+def axis_window(size: int, window: int, stride: int, padding: str) -> AxisWindow:
+    """Output size and zero padding of a window of ``window`` pixels moving by ``stride``."""
+    if padding == "VALID":
+        if size < window:
+            raise DualcalcError(
+                f"window of {window} pixels does not fit an axis of {size} pixels with "
+                "padding='VALID'"
+            )
+        return AxisWindow(size, window, stride, (size - window) // stride + 1, 0, 0)
+    out = -(-size // stride)
+    total = max((out - 1) * stride + window - size, 0)
+    return AxisWindow(size, window, stride, out, total // 2, total - total // 2)
+
+
+def conv_mean(arr: Array, windows: Sequence[AxisWindow]) -> Array:
+    """K'[p, p'] = mean over filter offsets d of K[p + d, p' + d] (zero outside the image)."""
+    k = len(windows)
+    lead = arr.ndim - 2 * k
+    pads = [(0, 0)] * lead
+    for w in windows:
+        pads += [(w.pad_before, w.pad_after)] * 2
+    padded = jnp.pad(arr, pads)
+    total = None
+    for offsets in itertools.product(*(range(w.window) for w in windows)):
+        index = [slice(None)] * lead
+        for w, o in zip(windows, offsets, strict=True):
+            cut = slice(o, o + (w.out - 1) * w.stride + 1, w.stride)
+            index += [cut, cut]
+        part = padded[tuple(index)]
+        total = part if total is None else total + part
+    return total / math.prod(w.window for w in windows)
+
+
+def pooling_matrix(w: AxisWindow) -> np.ndarray:
+    """A[o, j] = 1 / window when input pixel j lies in output o's window (padding counts)."""
+    matrix = np.zeros((w.out, w.size))
+    for o in range(w.out):
+        start = o * w.stride - w.pad_before
+        lo, hi = max(start, 0), min(start + w.window, w.size)
+        matrix[o, lo:hi] = 1.0 / w.window
+    return matrix
+
+
+def avg_pool(arr: Array, windows: Sequence[AxisWindow]) -> Array:
+    """K' = A K A^T on each spatial axis pair, A the pooling matrix of that axis."""
+    k = len(windows)
+    for i, w in enumerate(windows):
+        matrix = jnp.asarray(pooling_matrix(w), dtype=arr.dtype)
+        for axis in (arr.ndim - 2 * k + 2 * i, arr.ndim - 2 * k + 2 * i + 1):
+            arr = jnp.moveaxis(jnp.tensordot(matrix, arr, axes=([1], [axis])), 0, axis)
+    return arr
+
+
+def global_mean(arr: Array, k: int) -> Array:
+    """Mean over all pixel pairs: the covariance of the spatially averaged features."""
+    return jnp.mean(arr, axis=tuple(range(arr.ndim - 2 * k, arr.ndim))) if k else arr
+
+
+def diagonal_mean(arr: Array, k: int) -> Array:
+    """Mean over same-pixel pairs K[p, p]: the covariance of the flattened features / pixels."""
+    if not k:
+        return arr
+    lead = string.ascii_lowercase[: arr.ndim - 2 * k]
+    pix = string.ascii_uppercase[:k]
+    diag = jnp.einsum(lead + "".join(a + a for a in pix) + "->" + lead + pix, arr)
+    return jnp.mean(diag, axis=tuple(range(len(lead), diag.ndim)))
+
+
+def check_padding(padding: str) -> str:
+    """Validate a padding name."""
+    if padding not in PADDINGS:
+        raise DualcalcError(f"padding must be one of {PADDINGS}, got {padding!r}")
+    return padding
