@@ -77,10 +77,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(derivation: Derivation, out: str | None) -> str | None:
-    from dualcalc.codegen.writer import write_module
+    from dualcalc.codegen.writer import default_directory, write_module
 
-    path = write_module(derivation) if out is None else write_module(derivation, out)
-    return str(path)
+    return str(write_module(derivation, default_directory() if out is None else out))
 
 
 def as_json(derivation: Derivation, degree: int, module: str | None) -> dict:

@@ -6,6 +6,9 @@ import argparse
 
 import sympy as sp
 
+from dualcalc.codegen.manifest import read_index
+from dualcalc.codegen.writer import default_directory
+from dualcalc.errors import DualcalcError
 from dualcalc.expression.catalogue import CATALOGUE, Named
 from dualcalc.expression.parser import parse
 from dualcalc.expression.symbols import X
@@ -31,10 +34,21 @@ def _definition(named: Named) -> str:
     return sp.sstr(named.build(X, *symbols))
 
 
+def _routes() -> dict[str, str]:
+    """Name -> 'closed form' / 'Hermite' from the generated catalogue's index (if present)."""
+    try:
+        entries = read_index(default_directory())
+    except DualcalcError:
+        return {}
+    return {e.name: "closed form" if e.closed_form else "Hermite" for e in entries.values()}
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print one block per named activation."""
+    """Print one block per named activation, with its route when the catalogue knows it."""
     width = max(len(n.signature) for n in CATALOGUE.values())
+    routes = _routes()
     for named in CATALOGUE.values():
-        print(f"{named.signature:<{width}}  {named.description}")
+        route = routes.get(named.name, "")
+        print(f"{named.signature:<{width}}  {route:<12} {named.description}")
         print(f"{'':<{width}}    = {_definition(named)}")
     return 0
