@@ -2,15 +2,33 @@
 
 Pipeline: ``parse`` (text -> Activation) -> ``derive`` (closed form or Hermite
 route) -> code generation into ``generated/`` -> JAX runtime (``dualcalc.nn``).
+
+The public names are imported on first use, so generated modules can use
+``dualcalc.runtime`` without loading sympy.
 """
 
-from dualcalc.codegen.loader import load
-from dualcalc.derivation.derivation import Derivation, derive
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from dualcalc.errors import DerivationError, DualcalcError, ExpressionError, NoClosedFormError
-from dualcalc.expression.activation import Activation
-from dualcalc.expression.parser import parse
+
+if TYPE_CHECKING:
+    from dualcalc.codegen.loader import load
+    from dualcalc.derivation.derivation import Derivation, derive
+    from dualcalc.expression.activation import Activation
+    from dualcalc.expression.parser import parse
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Activation": "dualcalc.expression.activation",
+    "Derivation": "dualcalc.derivation.derivation",
+    "derive": "dualcalc.derivation.derivation",
+    "load": "dualcalc.codegen.loader",
+    "parse": "dualcalc.expression.parser",
+}
 
 __all__ = [
     "Activation",
@@ -24,3 +42,12 @@ __all__ = [
     "load",
     "parse",
 ]
+
+
+def __getattr__(name: str):
+    """Import a public name from its module on first access."""
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dualcalc' has no attribute {name!r}")

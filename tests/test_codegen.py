@@ -370,3 +370,25 @@ def test_forms_that_are_zero_over_zero_at_rho_one_get_nudged_values():
         assert float(modules["exact"].nngp(q, q, q)) == pytest.approx(q / 2, rel=1e-15)
         value = float(modules["nudged"].nngp(q, q, q))
         assert np.isfinite(value) and abs(value - q / 2) < 1e-4 * q
+
+
+def test_hermite_route_module_runs_without_sympy(tmp_path):
+    path = write_module(derive("tanh"), tmp_path)
+    script = textwrap.dedent(
+        f"""
+        import importlib.util, sys
+        spec = importlib.util.spec_from_file_location("tanh_mod", {str(path)!r})
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        print(float(mod.nngp(1.0, 1.0, 0.5)))
+        assert "sympy" not in sys.modules, "sympy imported"
+        """
+    )
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    act = parse("tanh")
+    expected = quad.dual_kernel_oracle(act, 1.0, 1.0, 0.5)
+    assert abs(float(out.stdout) - expected) <= 1e-9 * quad.kernel_scale(act, 1.0, 1.0)
