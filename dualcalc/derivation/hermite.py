@@ -29,9 +29,9 @@ import sympy as sp
 from scipy.special import wofz
 
 from dualcalc.derivation.closed_form.terms import blows_up
-from dualcalc.derivation.pieces import SmoothPiece, jump_points, piecewise_numpy, smooth_pieces
 from dualcalc.errors import DerivationError, DualcalcError
 from dualcalc.expression.activation import Activation, lambdify_numpy
+from dualcalc.expression.pieces import SmoothPiece, jump_points, piecewise_numpy, smooth_pieces
 from dualcalc.expression.symbols import X
 
 #: Largest degree the engine computes (the Hermite functions stay in float range).

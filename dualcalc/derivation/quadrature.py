@@ -22,9 +22,9 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
-from dualcalc.derivation.pieces import jump_points, piecewise_mpmath, piecewise_numpy
 from dualcalc.errors import DerivationError, DualcalcError
 from dualcalc.expression.activation import Activation
+from dualcalc.expression.pieces import jump_points, piecewise_mpmath, piecewise_numpy
 
 Func = Callable[[np.ndarray], np.ndarray]
 

@@ -49,8 +49,14 @@ class Activation:
 
     @cached_property
     def numpy(self) -> Callable[[np.ndarray], np.ndarray]:
-        """Vectorised float64 evaluation of s with numpy."""
-        return lambdify_numpy(self.expr)
+        """Vectorised float64 evaluation of s with numpy, one smooth piece at a time.
+
+        Evaluating piece by piece avoids the cancellation of the Heaviside form
+        (e.g. ``exp(x) - exp(x)*Heaviside(x)`` for large x).
+        """
+        from dualcalc.expression.pieces import piecewise_numpy
+
+        return piecewise_numpy(self)
 
     @cached_property
     def derivative(self) -> sp.Expr:
