@@ -66,29 +66,11 @@ print(json.dumps({"seconds": float(np.median(times)), "jax": jax.__version__}))
 
 
 def nt_python(explicit: str | None) -> str | None:
-    """An interpreter that imports neural_tangents (built by neural_tangents_env), or None."""
-    candidates = [explicit] if explicit else []
+    """A python interpreter that imports neural_tangents, or None (see neural_tangents_env)."""
     sys.path.insert(0, str(HERE))
-    try:
-        import neural_tangents_env as env
+    import neural_tangents_env
 
-        for name in ("ensure", "ensure_env", "nt_python", "python_path", "python"):
-            maybe = getattr(env, name, None)
-            if callable(maybe):
-                try:
-                    candidates.append(str(maybe()))
-                except Exception as exc:  # noqa: BLE001 - any failure means "no NT column"
-                    print(f"[neural_tangents_env.{name}() failed: {exc}]", file=sys.stderr)
-                break
-    except ImportError:
-        pass
-    candidates.append(str(HERE / ".nt-venv" / "bin" / "python"))
-    for python in candidates:
-        if python and Path(python).exists():
-            probe = subprocess.run([python, "-c", "import neural_tangents"], capture_output=True)
-            if probe.returncode == 0:
-                return python
-    return None
+    return neural_tangents_env.find_python(explicit)
 
 
 def measure(python: str, lib: str, activation: str, files: dict, repeats: int, tmp: str):

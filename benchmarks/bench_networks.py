@@ -109,31 +109,11 @@ print(json.dumps({"seconds": seconds, "peak_mib": peak}))
 
 
 def nt_python(explicit: str | None) -> str | None:
-    """A python interpreter that imports neural_tangents, or None."""
-    candidates = [explicit] if explicit else []
+    """A python interpreter that imports neural_tangents, or None (see neural_tangents_env)."""
     sys.path.insert(0, str(HERE))
-    try:
-        import neural_tangents_env as env  # built by another module of the project
+    import neural_tangents_env
 
-        for name in ("ensure", "ensure_env", "nt_python", "python_path", "python"):
-            maybe = getattr(env, name, None)
-            if callable(maybe):
-                try:
-                    candidates.append(str(maybe()))
-                except Exception as exc:  # noqa: BLE001 - any failure means "no NT"
-                    print(f"[neural_tangents_env.{name}() failed: {exc}]", file=sys.stderr)
-                break
-    except ImportError:
-        pass
-    candidates.append(str(HERE / ".nt-venv" / "bin" / "python"))
-    for python in candidates:
-        if python and Path(python).exists():
-            probe = subprocess.run(
-                [python, "-c", "import neural_tangents"], capture_output=True, text=True
-            )
-            if probe.returncode == 0:
-                return python
-    return None
+    return neural_tangents_env.find_python(explicit)
 
 
 def run(python: str, lib: str, spec: dict, x: np.ndarray) -> tuple[dict, dict] | None:

@@ -59,6 +59,18 @@ def ensure(timeout: float = 900.0) -> Path:
     return python
 
 
+def find_python(explicit: str | None = None) -> str | None:
+    """An interpreter that imports neural_tangents: ``explicit`` if it does, else this
+    module's environment (built on demand); None, with a message, when neither works."""
+    if explicit and _imports(Path(explicit)):
+        return explicit
+    try:
+        return str(ensure())
+    except NeuralTangentsUnavailable as exc:
+        print(f"[Neural Tangents unavailable, column skipped: {exc}]", file=sys.stderr)
+        return None
+
+
 def run_snippet(code: str, payload: dict | None = None, timeout: float = 600.0) -> dict:
     """Run ``code`` in the NT environment with ``PAYLOAD`` (a dict) defined; return its JSON.
 
