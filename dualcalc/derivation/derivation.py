@@ -144,18 +144,19 @@ def _derive_core(key: str, activation: Activation) -> Derivation:
         steps=steps,
         residual=residual,
         derivative_is_distribution=found.derivative_is_distribution,
-        hermite_degree=_default_degree(activation),
+        hermite_degree=_default_degree(activation).degree,
     )
 
 
 def _hermite_derivation(activation: Activation, reason: str, steps: tuple[Step, ...]) -> Derivation:
-    degree = _default_degree(activation)
-    tail = float(np.max(hermite_route.hermite_tail(activation, degree, np.array([1.0]))))
+    choice = _default_degree(activation)
+    degree = choice.degree
     step = Step(
         rule="hermite",
         description=(
             f"{reason}; using exact per-variance Hermite coefficients a_k(q) and Mehler's series "
-            f"K = sum_k a_k(q1) a_k(q2) rho^k (default degree {degree}, tail {tail:.1e} at q = 1)"
+            f"K = sum_k a_k(q1) a_k(q2) rho^k (default degree {degree}, "
+            f"relative tail {choice.bound:.1e} at q = 1)"
         ),
         result=sp.Integer(degree),
         latex=r"K(q_1, q_2, c) = \sum_k a_k(q_1)\, a_k(q_2)\, \rho^k",
@@ -173,8 +174,9 @@ def _hermite_derivation(activation: Activation, reason: str, steps: tuple[Step, 
     )
 
 
-def _default_degree(activation: Activation) -> int:
-    return hermite_route.choose_degree(activation, 1.0, tol=HERMITE_TOLERANCE).degree
+def _default_degree(activation: Activation) -> hermite_route.DegreeChoice:
+    """Mehler degree meeting HERMITE_TOLERANCE at q = 1, with the relative tail it achieves."""
+    return hermite_route.choose_degree(activation, 1.0, tol=HERMITE_TOLERANCE)
 
 
 def verification_points(count: int = VERIFY_POINTS, seed: int = 0) -> np.ndarray:
