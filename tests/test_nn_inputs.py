@@ -116,6 +116,21 @@ def test_blocked_equals_unblocked_cnn():
     np.testing.assert_allclose(kernel_fn(IMAGES[:2], IMAGES, batch_size=3), full[:2], rtol=1e-13)
 
 
+def test_duplicate_points_get_the_self_pair_value_in_both_batches():
+    """A point repeated (within x1, or shared by x1 and x2) sits at rho = 1 up to rounding;
+    the kinked ReLU NTK there must equal the exact self-pair value, not drift by ~1e-8."""
+    x = np.vstack([FLAT, 3.0 * FLAT[:1], FLAT[2:3]])  # row 8 repeats row 2
+    kernel_fn = fc().kernel_fn
+    ntk = kernel_fn(x)
+    assert ntk[2, 8] == pytest.approx(ntk[2, 2], rel=1e-14)
+    assert ntk[8, 8] == pytest.approx(ntk[2, 2], rel=1e-14)
+    cross = kernel_fn(x[:3], x[::-1])
+    np.testing.assert_allclose(cross, ntk[:3, ::-1], rtol=1e-14)
+    images = np.concatenate([IMAGES, IMAGES[1:2]])
+    cnn_ntk = cnn().kernel_fn(images)
+    assert cnn_ntk[1, 5] == pytest.approx(cnn_ntk[1, 1], rel=1e-14)
+
+
 def test_float32_is_finite_and_close_to_float64_even_at_the_edges():
     x = np.vstack([FLAT, np.zeros((1, 4)), FLAT[:1], 1e-3 * FLAT[:1], 1e3 * FLAT[1:2]])
     kernel_fn = fc().kernel_fn

@@ -285,6 +285,7 @@ def _pieces(expr: sp.Expr, kinks: tuple[sp.Expr, ...]) -> list[sp.Expr]:
 
 def _header(derivation: Any) -> str:
     from dualcalc import __version__
+
     activation = derivation.activation
     route = (
         "closed form, verified against quadrature"
@@ -343,8 +344,8 @@ def _activation_functions(expr: sp.Expr, kinks: tuple[sp.Expr, ...], printer: Ke
             "",
             "@jax.jit",
             "def dactivation(x):",
-            "    \"\"\"s'(x) by forward-mode differentiation of activation (Dirac deltas at jumps",
-            "    dropped; the mean of both one-sided slopes at a kink).\"\"\"",
+            '    """s\'(x) by forward-mode differentiation of activation (Dirac deltas at jumps',
+            '    dropped; the mean of both one-sided slopes at a kink)."""',
             "    (x,) = _as_float(x)",
             "    return jax.jvp(activation, (x,), (jnp.ones_like(x),))[1]",
         ]

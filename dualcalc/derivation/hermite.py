@@ -329,8 +329,7 @@ def _exp_whole_line(power: int, beta: complex, degree: int) -> np.ndarray:
     for p in range(power + 1):
         # F(p, 0) = e^(beta^2/2) E[(y + beta)^p] = e^(beta^2/2) sum_j C(p, j) beta^(p-j) E[y^j].
         table[p, 0] = scale * sum(
-            math.comb(p, j) * beta ** (p - j) * _double_factorial(j - 1)
-            for j in range(0, p + 1, 2)
+            math.comb(p, j) * beta ** (p - j) * _double_factorial(j - 1) for j in range(0, p + 1, 2)
         )
     for n in range(1, degree + 1):
         for p in range(power + 1):

@@ -94,19 +94,31 @@ def flush(state: KernelState) -> KernelState:
 
 
 def apply_dual(state: KernelState, module: Any) -> KernelState:
-    """K <- E[s(u)s(v)], Theta <- E[s'(u)s'(v)] Theta, per pixel pair, with the right variances."""
+    """K <- E[s(u)s(v)], Theta <- E[s'(u)s'(v)] Theta, per pixel pair, with the right variances.
+
+    Pairs at rho = 1 (a pixel of a point with itself, known statically when x2 is x1, and
+    any pair that coincides up to rounding) take E[s(u)^2] and E[s'(u)^2] from 1-D
+    quadrature where the dual is unreliable there (see ``self_moments``).
+    """
     k = state.spatial_ndim
-    self1, self2 = state.self_covariances()
-    v1, v2 = pixel_variances(self1, k), pixel_variances(self2, k)
+    v1, v2 = pixel_variances(state.cov1, k), pixel_variances(state.cov2, k)
     duals = hermite_duals if is_hermite_route(module) else closed_duals
-    pair_self = self_mask(state.nngp.shape, 2) if state.symmetric else None
-    nngp, dot = duals(module, v1, v2, state.nngp, 2, state.ntk is not None, pair_self)
+    with_dot = state.ntk is not None
+    nngp, dot = duals(module, v1, v2, state.nngp, 2, with_dot)
+    cov1, _ = duals(module, v1, v1, state.cov1, 1, False)
+    cov2 = cov1 if state.symmetric else duals(module, v2, v2, state.cov2, 1, False)[0]
+    if needs_self_moments(module):
+        square1, dsquare1 = self_moments(module, v1, with_dot, nngp.dtype)
+        cov1 = _at_rho_one(cov1, state.cov1, v1, v1, 1, True, square1)
+        if state.symmetric:
+            cov2 = cov1
+        else:
+            square2, _ = self_moments(module, v2, False, nngp.dtype)
+            cov2 = _at_rho_one(cov2, state.cov2, v2, v2, 1, True, square2)
+        nngp = _at_rho_one(nngp, state.nngp, v1, v2, 2, state.symmetric, square1)
+        if dot is not None:
+            dot = _at_rho_one(dot, state.nngp, v1, v2, 2, state.symmetric, dsquare1)
     ntk = None if state.ntk is None else dot * state.ntk
-    if state.symmetric:
-        return replace(state, nngp=nngp, ntk=ntk)
-    mask = self_mask(state.cov1.shape, 1)
-    cov1, _ = duals(module, v1, v1, state.cov1, 1, False, mask)
-    cov2, _ = duals(module, v2, v2, state.cov2, 1, False, self_mask(state.cov2.shape, 1))
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
 
 
@@ -123,31 +135,63 @@ def self_mask(shape: tuple[int, ...], batch_axes: int) -> Array:
     return mask
 
 
-def closed_duals(
-    module: Any,
-    v1: Array,
-    v2: Array,
-    c: Array,
-    batch_axes: int,
-    with_dot: bool,
-    unit: Array | None = None,
-) -> tuple[Array, Array | None]:
-    """(K, K') from the module's own nngp / dnngp at guarded arguments.
+def coincident(c: Array, v1: Array, v2: Array, batch_axes: int) -> Array:
+    """True where a pair is one Gaussian twice up to rounding: rho, q2 / q1 within 64 ulp of 1.
 
-    Where ``unit`` is set (a pixel of a point with itself, rho = 1) a kinked closed form in
-    arccos(rho) or sqrt(q1 q2 - c^2) has infinite slope, so one ulp of rounding in the
-    module costs ~1e-8 (and float32 much more); there E[f(u)^2] comes from 1-D
-    quadrature when the module gives s, s' and its kinks.
+    Identical inputs (a test point that is also a training point, duplicated rows, equal
+    pixel patches) reach rho = 1 only up to the rounding of their separate computations;
+    a kinked dual's infinite slope there turns those ulps into errors of ~1e-8.
     """
+    tol = 64 * jnp.finfo(c.dtype).eps
+    q1, q2 = as_left(v1.astype(c.dtype), batch_axes), as_right(v2.astype(c.dtype), batch_axes)
+    close = c >= (1 - tol) * (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return close & (jnp.abs(q1 - q2) <= tol * jnp.maximum(q1, q2))
+
+
+def _at_rho_one(
+    arr: Array, c: Array, v1: Array, v2: Array, batch_axes: int, known: bool, values: Array
+) -> Array:
+    """arr with its rho = 1 pairs set to values[point, pixel] of the first point.
+
+    ``known``: the batches are one (x2 is x1), so self-pairs are also marked statically.
+    """
+    at_one = coincident(c, v1, v2, batch_axes)
+    if known:
+        at_one = at_one | self_mask(arr.shape, batch_axes)
+    return jnp.where(at_one, as_left(values.astype(arr.dtype), batch_axes), arr)
+
+
+def needs_self_moments(module: Any) -> bool:
+    """True when the dual is unreliable at rho = 1: kinked closed forms, every Hermite series."""
+    return is_hermite_route(module) or _has_quadrature_inputs(module)
+
+
+def self_moments(module: Any, v: Array, with_dot: bool, dtype: Any) -> tuple[Array, Array | None]:
+    """(E[s(u)^2], E[s'(u)^2]) for u ~ N(0, v), by 1-D quadrature, one per pixel variance.
+
+    At rho = 1 a kinked closed form in arccos(rho) or sqrt(q1 q2 - c^2) has infinite slope
+    (one ulp of rounding costs ~1e-8, float32 much more) and a Mehler series converges
+    slowly, so the self-pairs take these values instead.
+    """
+    from dualcalc.runtime import hermite
+
+    v = jnp.maximum(v.astype(dtype), jnp.finfo(dtype).eps ** 2)
+    kinks = tuple(float(r) for r in getattr(module, "KINKS", ()))
+    nodes = hermite.default_nodes(400)  # fine panels: s(sqrt(q) z)^2 narrows as q grows
+
+    def moment(fn: Any) -> Array:
+        return hermite.coefficients(lambda x: fn(x) * fn(x), v, 0, kinks, nodes)[..., 0]
+
+    return moment(module.activation), moment(module.dactivation) if with_dot else None
+
+
+def closed_duals(
+    module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool
+) -> tuple[Array, Array | None]:
+    """(K, K') from the module's own nngp / dnngp at guarded arguments."""
     q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
     nngp = _dual(module.nngp, q1, q2, c)
     dot = _dual(module.dnngp, q1, q2, c) if with_dot else None
-    if unit is None or not _has_quadrature_inputs(module):
-        return nngp, dot
-    v = jnp.maximum(v1.astype(c.dtype), jnp.finfo(c.dtype).eps ** 2)
-    nngp = _exact_on_diagonal(nngp, module.activation, module, v, unit, batch_axes)
-    if dot is not None:
-        dot = _exact_on_diagonal(dot, module.dactivation, module, v, unit, batch_axes)
     return nngp, dot
 
 
@@ -170,40 +214,26 @@ def is_hermite_route(module: Any) -> bool:
 
 
 def hermite_duals(
-    module: Any,
-    v1: Array,
-    v2: Array,
-    c: Array,
-    batch_axes: int,
-    with_dot: bool,
-    unit: Array | None = None,
+    module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool
 ) -> tuple[Array, Array | None]:
     """Mehler sums with coefficients computed once per pixel variance, not per pixel pair.
 
     K = sum_k a_k(q1) a_k(q2) rho^k and K' = sum_k b_k(q1) b_k(q2) rho^k with
-    b_k = sqrt(k + 1) a_(k+1) / sqrt(q). Where ``unit`` is set (a pixel of a point with
-    itself, rho = 1) the series converges slowly, so there K = E[s(u)^2] and
-    K' = E[s'(u)^2] come from one-dimensional quadrature instead.
+    b_k = sqrt(k + 1) a_(k+1) / sqrt(q).
     """
     floor = jnp.finfo(c.dtype).eps ** 2
     v1, v2 = jnp.maximum(v1.astype(c.dtype), floor), jnp.maximum(v2.astype(c.dtype), floor)
     q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
-    bound = jnp.sqrt(q1 * q2)
-    c = jnp.clip(c, -bound, bound)
+    bound = jnp.sqrt(q1) * jnp.sqrt(q2)
     rho = jnp.clip(c / bound, -1.0, 1.0)
     a1 = _coefficients(module, v1, as_left, batch_axes)
     a2 = _coefficients(module, v2, as_right, batch_axes)
     nngp = _horner(a1, a2, rho)
-    if unit is not None:
-        nngp = _exact_on_diagonal(nngp, module.activation, module, v1, unit, batch_axes)
     if not with_dot:
         return nngp, None
     b1 = _derivative_coefficients(a1, q1)
     b2 = _derivative_coefficients(a2, q2)
-    dot = _horner(b1, b2, rho)
-    if unit is not None:
-        dot = _exact_on_diagonal(dot, module.dactivation, module, v1, unit, batch_axes)
-    return nngp, dot
+    return nngp, _horner(b1, b2, rho)
 
 
 def _coefficients(module: Any, v: Array, place: Any, batch_axes: int) -> Array:
@@ -229,23 +259,11 @@ def _horner(a1: Array, a2: Array, rho: Array) -> Array:
     return total
 
 
-def _exact_on_diagonal(
-    series: Array, fn: Any, module: Any, v: Array, unit: Array, batch_axes: int
-) -> Array:
-    """Replace the entries where ``unit`` holds by E[f(u)^2], u ~ N(0, q), 1-D quadrature."""
-    from dualcalc.runtime import hermite
-
-    kinks = tuple(float(r) for r in getattr(module, "KINKS", ()))
-    nodes = hermite.default_nodes(400)  # fine panels: s(sqrt(q) z)^2 narrows as q grows
-    square = hermite.coefficients(lambda x: fn(x) * fn(x), v, 0, kinks, nodes)[..., 0]
-    return jnp.where(unit, as_left(square.astype(series.dtype), batch_axes), series)
-
-
 def _dual(fn: Any, q1: Array, q2: Array, c: Array) -> Array:
     """Evaluate a dual at guarded arguments: q >= eps^2 (zero-norm inputs), |c| <= sqrt(q1 q2)."""
     floor = jnp.finfo(c.dtype).eps ** 2
     q1 = jnp.maximum(q1.astype(c.dtype), floor)
     q2 = jnp.maximum(q2.astype(c.dtype), floor)
-    bound = jnp.sqrt(q1 * q2)
+    bound = jnp.sqrt(q1) * jnp.sqrt(q2)  # square roots per point, not per pair
     value = fn(q1, q2, jnp.clip(c, -bound, bound))
     return jnp.broadcast_to(jnp.asarray(value, dtype=c.dtype), c.shape)

@@ -21,7 +21,12 @@ import numpy as np
 
 from dualcalc.runtime.elementwise import flush
 from dualcalc.runtime.kernel_state import KernelState, input_state
-from dualcalc.runtime.validation import check_batch_size, check_get, check_inputs
+from dualcalc.runtime.validation import (
+    KERNEL_NAMES,
+    check_batch_size,
+    check_get,
+    check_inputs,
+)
 
 Transform = Callable[[KernelState], KernelState]
 
@@ -36,7 +41,7 @@ class KernelFn:
 
     def __init__(self, transform: Transform):
         self.transform = transform
-        self._compiled: dict[bool, Callable] = {}
+        self._compiled: dict[tuple[str, ...], Callable] = {}
 
     def __call__(
         self,
@@ -48,35 +53,35 @@ class KernelFn:
         names = check_get(get)
         a, b = check_inputs(x1, x2)
         size = check_batch_size(batch_size)
-        with_ntk = "ntk" in names
+        wanted = tuple(n for n in KERNEL_NAMES if n in names)
         precision = jax.enable_x64(True) if a.dtype == np.float64 else contextlib.nullcontext()
         with precision:
-            nngp, ntk = _blocked(self._compiled_for(with_ntk), a, b, size)
-        found = {"nngp": nngp, "ntk": ntk}
+            found = dict(zip(wanted, _blocked(self._compiled_for(wanted), a, b, size), strict=True))
         return found[names[0]] if isinstance(get, str) else tuple(found[n] for n in names)
 
-    def _compiled_for(self, with_ntk: bool) -> Callable:
-        if with_ntk not in self._compiled:
-            traced = functools.partial(evaluate, self.transform, with_ntk)
-            self._compiled[with_ntk] = jax.jit(traced)
-        return self._compiled[with_ntk]
+    def _compiled_for(self, wanted: tuple[str, ...]) -> Callable:
+        """One jit per set of requested kernels (an unrequested NNGP is never materialised)."""
+        if wanted not in self._compiled:
+            traced = functools.partial(evaluate, self.transform, wanted)
+            self._compiled[wanted] = jax.jit(traced)
+        return self._compiled[wanted]
 
 
-def evaluate(transform: Transform, with_ntk: bool, x1: Any, x2: Any) -> tuple[Any, Any]:
-    """NNGP and NTK (or None) of the network on two batches (x2=None: x1 with itself)."""
-    state = flush(transform(input_state(x1, x2, with_ntk)))
-    return state.nngp, state.ntk
+def evaluate(transform: Transform, wanted: tuple[str, ...], x1: Any, x2: Any) -> tuple[Any, ...]:
+    """The requested kernels (names from KERNEL_NAMES) on two batches (x2=None: x1 with itself)."""
+    state = flush(transform(input_state(x1, x2, "ntk" in wanted)))
+    found = {"nngp": state.nngp, "ntk": state.ntk}
+    return tuple(found[name] for name in wanted)
 
 
 def _blocked(
     fn: Callable, a: np.ndarray, b: np.ndarray | None, size: int | None
-) -> tuple[np.ndarray, np.ndarray | None]:
+) -> list[np.ndarray]:
+    """fn's outputs on all of a x b (b=None: a x a), in blocks of at most size x size points."""
     symmetric = b is None
     if size is None:
-        results = [None if r is None else np.asarray(r) for r in fn(a, b)]
-        if symmetric:
-            results = [None if r is None else _symmetrised(r) for r in results]
-        return results[0], results[1]
+        results = [np.asarray(r) for r in fn(a, b)]
+        return [_symmetrised(r) for r in results] if symmetric else results
     b = a if symmetric else b
     rows, cols = min(size, len(a)), min(size, len(b))
     outputs: list[np.ndarray] | None = None
@@ -84,7 +89,7 @@ def _blocked(
         block_a = _padded(a[i : i + rows], rows)
         for j in range(i if symmetric else 0, len(b), cols):
             block_b = None if symmetric and i == j else _padded(b[j : j + cols], cols)
-            results = [r for r in fn(block_a, block_b) if r is not None]
+            results = fn(block_a, block_b)
             if outputs is None:
                 outputs = [np.empty((len(a), len(b)) + r.shape[2:], r.dtype) for r in results]
             ra, rb = min(rows, len(a) - i), min(cols, len(b) - j)
@@ -95,7 +100,7 @@ def _blocked(
                 if symmetric and j != i:
                     out[j : j + rb, i : i + ra] = _swap_points(block)
     assert outputs is not None
-    return outputs[0], outputs[1] if len(outputs) > 1 else None
+    return outputs
 
 
 def _padded(block: np.ndarray, rows: int) -> np.ndarray:

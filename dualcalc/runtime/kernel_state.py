@@ -8,10 +8,12 @@ every covariance keeps all pixel pairs, interleaved per spatial axis::
     cov2      : (n2, s1, s1', s2, s2', ...)       covariance of x2[j] with itself
 
 The activation of the next layer needs the pixel variances q1 = cov1[i, p, p] and
-q2 = cov2[j, p', p'], which is why the self-covariances travel with the cross terms.
-When x2 is x1 (``symmetric``) they are read off the diagonal of ``nngp`` instead, and the
-activation knows statically which entries pair a pixel with itself (rho = 1, where kinked
-duals have infinite slope and get their value from 1-D quadrature).
+q2 = cov2[j, p', p'], which is why the self-covariances travel with the cross terms. They are
+carried even when x2 is x1 (``symmetric``; then cov2 is cov1): reading them off the diagonal
+of nngp instead would tie every layer's n x n array to the next layer's variances and keep
+XLA from fusing the whole elementwise chain into one pass. In the symmetric case the
+activation also knows statically which entries pair a pixel of a point with itself (rho = 1,
+where kinked duals have infinite slope and get their value from 1-D quadrature).
 Activation layers are not applied at once: they wait in ``pending`` so that two activations
 in a row compose into one (the infinite-width limit of s2(s1(x))).
 """
@@ -34,8 +36,9 @@ class KernelState:
 
     nngp: Array
     ntk: Array | None
-    cov1: Array | None
-    cov2: Array | None
+    cov1: Array
+    cov2: Array
+    symmetric: bool = False
     pending: tuple[Any, ...] = ()
 
     @property
@@ -43,27 +46,11 @@ class KernelState:
         """Number of spatial dimensions k (each contributes a pair of axes)."""
         return (self.nngp.ndim - 2) // 2
 
-    @property
-    def symmetric(self) -> bool:
-        """True when both batches are the same points (the self-covariances live in nngp)."""
-        return self.cov1 is None
-
-    def self_covariances(self) -> tuple[Array, Array]:
-        """(cov1, cov2), read off the point diagonal of nngp in the symmetric case."""
-        if self.symmetric:
-            diag = jnp.moveaxis(jnp.diagonal(self.nngp, axis1=0, axis2=1), -1, 0)
-            return diag, diag
-        return self.cov1, self.cov2
-
     def map_linear(self, op: Callable[[Array], Array]) -> KernelState:
         """Apply one linear map on the trailing pair axes to every covariance (and the NTK)."""
-        return replace(
-            self,
-            nngp=op(self.nngp),
-            ntk=_maybe(op, self.ntk),
-            cov1=_maybe(op, self.cov1),
-            cov2=_maybe(op, self.cov2),
-        )
+        cov1 = op(self.cov1)
+        cov2 = cov1 if self.symmetric else op(self.cov2)
+        return replace(self, nngp=op(self.nngp), ntk=_maybe(op, self.ntk), cov1=cov1, cov2=cov2)
 
 
 def input_state(x1: Array, x2: Array | None, with_ntk: bool) -> KernelState:
@@ -72,9 +59,9 @@ def input_state(x1: Array, x2: Array | None, with_ntk: bool) -> KernelState:
     channels = x1.shape[-1]
     nngp = jnp.einsum(_cross_spec(k), x1, x1 if x2 is None else x2) / channels
     ntk = jnp.zeros_like(nngp) if with_ntk else None
-    if x2 is None:
-        return KernelState(nngp=nngp, ntk=ntk, cov1=None, cov2=None)
     cov1 = jnp.einsum(_self_spec(k), x1, x1) / channels
+    if x2 is None:
+        return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov1, symmetric=True)
     cov2 = jnp.einsum(_self_spec(k), x2, x2) / channels
     return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import jax.numpy as jnp
-import numpy as np
+from jax import lax
 
 from dualcalc.errors import DualcalcError
 from dualcalc.runtime.kernel_state import Array
@@ -68,24 +68,17 @@ def conv_mean(arr: Array, windows: Sequence[AxisWindow]) -> Array:
     return total / math.prod(w.window for w in windows)
 
 
-def pooling_matrix(w: AxisWindow) -> np.ndarray:
-    """A[o, j] = 1 / window when input pixel j lies in output o's window (padding counts)."""
-    matrix = np.zeros((w.out, w.size))
-    for o in range(w.out):
-        start = o * w.stride - w.pad_before
-        lo, hi = max(start, 0), min(start + w.window, w.size)
-        matrix[o, lo:hi] = 1.0 / w.window
-    return matrix
-
-
 def avg_pool(arr: Array, windows: Sequence[AxisWindow]) -> Array:
-    """K' = A K A^T on each spatial axis pair, A the pooling matrix of that axis."""
+    """K'[o, o'] = mean of K over window(o) x window(o') on each spatial axis (padding is zero)."""
     k = len(windows)
-    for i, w in enumerate(windows):
-        matrix = jnp.asarray(pooling_matrix(w), dtype=arr.dtype)
-        for axis in (arr.ndim - 2 * k + 2 * i, arr.ndim - 2 * k + 2 * i + 1):
-            arr = jnp.moveaxis(jnp.tensordot(matrix, arr, axes=([1], [axis])), 0, axis)
-    return arr
+    lead = arr.ndim - 2 * k
+    dims, strides, pads = [1] * lead, [1] * lead, [(0, 0)] * lead
+    for w in windows:
+        dims += [w.window] * 2
+        strides += [w.stride] * 2
+        pads += [(w.pad_before, w.pad_after)] * 2
+    total = lax.reduce_window(arr, jnp.zeros((), arr.dtype), lax.add, dims, strides, pads)
+    return total / math.prod(w.window for w in windows) ** 2
 
 
 def global_mean(arr: Array, k: int) -> Array:
