@@ -26,11 +26,24 @@ from dualcalc.derivation.quadrature import (
 from dualcalc.errors import DerivationError, DualcalcError
 
 TARGETS = [
-    "tanh", "sigmoid", "softplus", "silu", "mish", "selu", "hardtanh", "relu6",
-    "tanh(x) + 0.1*x", "cos(relu(x))",
+    "tanh",
+    "sigmoid",
+    "softplus",
+    "silu",
+    "mish",
+    "selu",
+    "hardtanh",
+    "relu6",
+    "tanh(x) + 0.1*x",
+    "cos(relu(x))",
 ]
-POINTS = [(0.05, 0.05, 0.6), (0.05, 20.0, -0.3), (1.0, 1.0, 0.99), (20.0, 20.0, -0.99),
-          (3.0, 0.5, 0.9)]
+POINTS = [
+    (0.05, 0.05, 0.6),
+    (0.05, 20.0, -0.3),
+    (1.0, 1.0, 0.99),
+    (20.0, 20.0, -0.99),
+    (3.0, 0.5, 0.9),
+]
 
 
 @pytest.mark.parametrize("text", TARGETS)

@@ -42,8 +42,10 @@ def erf_kernel(q1, q2, c):
 
 def sin_kernel(q1, q2, c, b=1.3, g=0.4):
     """E[sin(b u + g) sin(b v + g)] = exp(-b^2 (q1+q2)/2) [exp(b^2 c) - exp(-b^2 c) cos 2g] / 2."""
-    return 0.5 * math.exp(-b * b * (q1 + q2) / 2) * (
-        math.exp(b * b * c) - math.exp(-b * b * c) * math.cos(2 * g)
+    return (
+        0.5
+        * math.exp(-b * b * (q1 + q2) / 2)
+        * (math.exp(b * b * c) - math.exp(-b * b * c) * math.cos(2 * g))
     )
 
 
@@ -90,8 +92,13 @@ def test_shifted_kinks_step_pair():
     for rho in (-0.9999, -0.6, 0.2, 0.99, 0.9999):
         c = rho * math.sqrt(q1 * q2)
         got = gaussian_pair_expectation(
-            lambda x: np.heaviside(x - a, 0.5), lambda x: np.heaviside(x - b, 0.5),
-            q1, q2, c, (a,), (b,),
+            lambda x: np.heaviside(x - a, 0.5),
+            lambda x: np.heaviside(x - b, 0.5),
+            q1,
+            q2,
+            c,
+            (a,),
+            (b,),
         )
         h, k = a / math.sqrt(q1), b / math.sqrt(q2)
         # P(Z1 > h, Z2 > k) = int_h^inf phi(z) Q((k - rho z) / sqrt(1 - rho^2)) dz.
@@ -173,7 +180,9 @@ def test_hermite_coefficients_mp_against_closed_forms():
         sin_exact = (
             0.0
             if k % 2 == 0
-            else (-1) ** ((k - 1) // 2) * math.exp(-q / 2) * q ** (k / 2)
+            else (-1) ** ((k - 1) // 2)
+            * math.exp(-q / 2)
+            * q ** (k / 2)
             / math.sqrt(math.factorial(k))
         )
         assert abs(sin_coeffs[k] - sin_exact) < 1e-15
