@@ -5,8 +5,8 @@ turns it into ``kernel_fn(x1, x2=None, get="ntk", batch_size=None)``. With a ``b
 n1 x n2 kernel is computed in blocks of at most ``batch_size`` x ``batch_size`` points (rows are
 zero-padded to a fixed block shape so that one compiled function serves every block), so device
 memory is bounded by the block, not by n1 x n2. With ``x2=None`` only the upper blocks are
-computed and mirrored, and blocks on the diagonal are evaluated as symmetric (x2 = x1) so
-the self-covariances are exactly the diagonal of the kernel.
+computed and mirrored; blocks on the diagonal are flagged (a traced argument, so the same
+compiled function runs them) so that each point's pairs with itself are known to be rho = 1.
 """
 
 from __future__ import annotations
@@ -67,9 +67,11 @@ class KernelFn:
         return self._compiled[wanted]
 
 
-def evaluate(transform: Transform, wanted: tuple[str, ...], x1: Any, x2: Any) -> tuple[Any, ...]:
-    """The requested kernels (names from KERNEL_NAMES) on two batches (x2=None: x1 with itself)."""
-    state = flush(transform(input_state(x1, x2, "ntk" in wanted)))
+def evaluate(
+    transform: Transform, wanted: tuple[str, ...], x1: Any, x2: Any, same: Any
+) -> tuple[Any, ...]:
+    """The requested kernels (names from KERNEL_NAMES) on two batches; ``same``: x2 is x1."""
+    state = flush(transform(input_state(x1, x2, "ntk" in wanted, same)))
     found = {"nngp": state.nngp, "ntk": state.ntk}
     return tuple(found[name] for name in wanted)
 
@@ -79,8 +81,9 @@ def _blocked(
 ) -> list[np.ndarray]:
     """fn's outputs on all of a x b (b=None: a x a), in blocks of at most size x size points."""
     symmetric = b is None
+    yes, no = np.bool_(True), np.bool_(False)
     if size is None:
-        results = [np.asarray(r) for r in fn(a, b)]
+        results = [np.asarray(r) for r in fn(a, a if symmetric else b, yes if symmetric else no)]
         return [_symmetrised(r) for r in results] if symmetric else results
     b = a if symmetric else b
     rows, cols = min(size, len(a)), min(size, len(b))
@@ -88,8 +91,9 @@ def _blocked(
     for i in range(0, len(a), rows):
         block_a = _padded(a[i : i + rows], rows)
         for j in range(i if symmetric else 0, len(b), cols):
-            block_b = None if symmetric and i == j else _padded(b[j : j + cols], cols)
-            results = fn(block_a, block_b)
+            diagonal = symmetric and i == j
+            block_b = block_a if diagonal else _padded(b[j : j + cols], cols)
+            results = fn(block_a, block_b, yes if diagonal else no)
             if outputs is None:
                 outputs = [np.empty((len(a), len(b)) + r.shape[2:], r.dtype) for r in results]
             ra, rb = min(rows, len(a) - i), min(cols, len(b) - j)

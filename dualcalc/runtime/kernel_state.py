@@ -9,11 +9,12 @@ every covariance keeps all pixel pairs, interleaved per spatial axis::
 
 The activation of the next layer needs the pixel variances q1 = cov1[i, p, p] and
 q2 = cov2[j, p', p'], which is why the self-covariances travel with the cross terms. They are
-carried even when x2 is x1 (``symmetric``; then cov2 is cov1): reading them off the diagonal
-of nngp instead would tie every layer's n x n array to the next layer's variances and keep
-XLA from fusing the whole elementwise chain into one pass. In the symmetric case the
-activation also knows statically which entries pair a pixel of a point with itself (rho = 1,
-where kinked duals have infinite slope and get their value from 1-D quadrature).
+carried even when x2 is x1: reading them off the diagonal of nngp instead would tie every
+layer's n x n array to the next layer's variances and keep XLA from fusing the whole
+elementwise chain into one pass. ``same_points`` is a traced flag (so one compiled function
+serves the diagonal and the off-diagonal blocks of a blocked kernel): when set, x2 is x1 and
+the activation marks the entries that pair a pixel of a point with itself as rho = 1 (kinked
+duals have infinite slope there and get their value from 1-D quadrature).
 Activation layers are not applied at once: they wait in ``pending`` so that two activations
 in a row compose into one (the infinite-width limit of s2(s1(x))).
 """
@@ -38,7 +39,7 @@ class KernelState:
     ntk: Array | None
     cov1: Array
     cov2: Array
-    symmetric: bool = False
+    same_points: Array = False
     pending: tuple[Any, ...] = ()
 
     @property
@@ -48,22 +49,27 @@ class KernelState:
 
     def map_linear(self, op: Callable[[Array], Array]) -> KernelState:
         """Apply one linear map on the trailing pair axes to every covariance (and the NTK)."""
-        cov1 = op(self.cov1)
-        cov2 = cov1 if self.symmetric else op(self.cov2)
-        return replace(self, nngp=op(self.nngp), ntk=_maybe(op, self.ntk), cov1=cov1, cov2=cov2)
+        return replace(
+            self,
+            nngp=op(self.nngp),
+            ntk=_maybe(op, self.ntk),
+            cov1=op(self.cov1),
+            cov2=op(self.cov2),
+        )
 
 
-def input_state(x1: Array, x2: Array | None, with_ntk: bool) -> KernelState:
-    """Input covariances <x, y> / channels per pixel pair (NTK starts at zero); x2=None: x1."""
+def input_state(x1: Array, x2: Array, with_ntk: bool, same_points: Array = False) -> KernelState:
+    """Input covariances <x, y> / channels per pixel pair (NTK starts at zero).
+
+    ``same_points``: x2 is x1 (a traced boolean is fine).
+    """
     k = x1.ndim - 2
     channels = x1.shape[-1]
-    nngp = jnp.einsum(_cross_spec(k), x1, x1 if x2 is None else x2) / channels
+    nngp = jnp.einsum(_cross_spec(k), x1, x2) / channels
     ntk = jnp.zeros_like(nngp) if with_ntk else None
     cov1 = jnp.einsum(_self_spec(k), x1, x1) / channels
-    if x2 is None:
-        return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov1, symmetric=True)
     cov2 = jnp.einsum(_self_spec(k), x2, x2) / channels
-    return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+    return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, same_points=same_points)
 
 
 def pixel_variances(cov: Array, k: int) -> Array:

@@ -220,8 +220,7 @@ def _affine(state: KernelState, op: Callable, w2: float, b2: float) -> KernelSta
     """K <- W^2 op(K) + b^2 on every covariance; Theta <- K_new + W^2 op(Theta)."""
     nngp = w2 * op(state.nngp) + b2
     ntk = None if state.ntk is None else nngp + w2 * op(state.ntk)
-    cov1 = w2 * op(state.cov1) + b2
-    cov2 = cov1 if state.symmetric else w2 * op(state.cov2) + b2
+    cov1, cov2 = w2 * op(state.cov1) + b2, w2 * op(state.cov2) + b2
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
 
 
