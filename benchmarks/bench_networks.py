@@ -14,6 +14,10 @@ builds it; ``--nt-python PATH`` points at any python with ``neural_tangents`` im
 Without one its columns say "n/a". Every measurement runs in a fresh subprocess, so the peak
 memory (max RSS) belongs to that computation alone. Both libraries compute the same blocks of
 ``--fc-batch`` / ``--myrtle-batch`` points (upper triangle only, mirrored), float64.
+
+The printed tables are also written to ``benchmarks/results/bench_networks.md`` and the times
+plotted to ``benchmarks/results/bench_networks.png``; ``--replot FILE`` redraws the plot from
+a saved table without measuring again.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+SPEED_HEADER = "| computation | activation | dualcalc s | dualcalc MiB | NT s | NT MiB | agree |"
 AGREEMENT_ACTIVATIONS = {  # dualcalc text -> Neural Tangents stax layer (name, args, kwargs)
     "relu": ("Relu", [], {}),
     "erf": ("Erf", [], {}),
@@ -175,7 +181,7 @@ def agreement(nt: str | None, rng: np.random.Generator) -> None:
 def speed(nt: str | None, args: argparse.Namespace, rng: np.random.Generator) -> None:
     """Time and peak memory, side by side, same inputs, same blocks."""
     print("\n## Time and peak memory (float64, CPU, fresh process each, compile included)\n")
-    print("| computation | activation | dualcalc s | dualcalc MiB | NT s | NT MiB | agree |")
+    print(SPEED_HEADER)
     print("|---|---|---:|---:|---:|---:|---:|")
     flat = rng.normal(size=(args.fc_n, args.fc_d)) / np.sqrt(args.fc_d)
     digits = _digits(args.digits_n)
@@ -201,6 +207,64 @@ def speed(nt: str | None, args: argparse.Namespace, rng: np.random.Generator) ->
         print(f"| {label} | `{spec['activation']}` | " + " | ".join(cells) + " |")
 
 
+def speed_rows(markdown: str) -> list[tuple[str, float | None, float | None]]:
+    """(label, dualcalc seconds, NT seconds) from a saved speed table (None: not measured)."""
+
+    def seconds(cell: str) -> float | None:
+        try:
+            return float(cell)
+        except ValueError:
+            return None
+
+    lines = markdown.splitlines()
+    if SPEED_HEADER not in lines:
+        return []
+    rows = []
+    for line in lines[lines.index(SPEED_HEADER) + 2 :]:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 7:
+            break
+        label = f"{cells[0]}\n{cells[1].strip('`')}"
+        rows.append((label, seconds(cells[2]), seconds(cells[4])))
+    return rows
+
+
+def plot(rows: list[tuple[str, float | None, float | None]], path: Path) -> None:
+    """Horizontal bars: dualcalc and Neural Tangents seconds per computation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.9 * len(rows) + 1.5))
+    y = np.arange(len(rows))
+    ours = [r[1] or 0.0 for r in rows]
+    theirs = [r[2] or 0.0 for r in rows]
+    ax.barh(y - 0.2, ours, height=0.4, label="dualcalc")
+    ax.barh(y + 0.2, theirs, height=0.4, label="Neural Tangents (0 = no kernel)")
+    ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds (float64, CPU, compile included)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"\nplot: {path}")
+
+
+class _Tee:
+    """Writes to stdout and keeps a copy (the results file)."""
+
+    def __init__(self, stream):
+        self.stream, self.parts = stream, []
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def _digits(n: int) -> np.ndarray:
     """The first n scikit-learn digits as (n, 8, 8, 1) images scaled to unit pixel range."""
     from sklearn.datasets import load_digits
@@ -223,16 +287,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-nt", action="store_true", help="skip Neural Tangents")
     parser.add_argument("--skip-agreement", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument("--replot", metavar="FILE", help="redraw the plot from a saved table")
     args = parser.parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    if args.replot:
+        plot(speed_rows(Path(args.replot).read_text()), RESULTS / "bench_networks.png")
+        return
     if args.quick:
         args.fc_n, args.digits_n = min(args.fc_n, 2000), min(args.digits_n, 128)
     nt = None if args.no_nt else nt_python(args.nt_python)
     print(f"Neural Tangents: {nt or 'unavailable'}")
     rng = np.random.default_rng(0)
-    if not args.skip_agreement:
-        agreement(nt, rng)
-    if not args.skip_speed:
-        speed(nt, args, rng)
+    tee, stdout = _Tee(sys.stdout), sys.stdout
+    sys.stdout = tee
+    try:
+        print(f"Command: {' '.join(['benchmarks/bench_networks.py', *(argv or sys.argv[1:])])}")
+        if not args.skip_agreement:
+            agreement(nt, rng)
+        if not args.skip_speed:
+            speed(nt, args, rng)
+    finally:
+        sys.stdout = stdout
+    table = "".join(tee.parts)
+    (RESULTS / "bench_networks.md").write_text(table)
+    rows = speed_rows(table)
+    if rows:
+        plot(rows, RESULTS / "bench_networks.png")
 
 
 if __name__ == "__main__":
