@@ -109,7 +109,14 @@ else:
     out = dict(zip(get, res))
 seconds = time.perf_counter() - start
 np.savez(spec["outputs"], **out)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+# VmHWM belongs to this program's memory map; ru_maxrss would include the parent's peak,
+# which Linux carries across fork and exec.
+try:
+    with open("/proc/self/status") as status:
+        hwm = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+    peak = float(hwm[0]) / 1024.0
+except (OSError, IndexError):
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 print(json.dumps({"seconds": seconds, "peak_mib": peak}))
 """
 
