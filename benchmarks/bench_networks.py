@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,7 +137,11 @@ def run(python: str, lib: str, spec: dict, x: np.ndarray) -> tuple[dict, dict] |
         np.save(inputs, x)
         full = dict(spec, lib=lib, inputs=inputs, outputs=outputs)
         full["nt_activations"] = AGREEMENT_ACTIVATIONS
-        env = dict(os.environ, JAX_PLATFORMS="cpu")
+        # A copy of the catalogue, so activations derived here (abrelu with arguments)
+        # never land in the committed generated/ folder.
+        catalogue = os.path.join(tmp, "generated")
+        shutil.copytree(HERE.parent / "generated", catalogue)
+        env = dict(os.environ, JAX_PLATFORMS="cpu", DUALCALC_GENERATED=catalogue)
         proc = subprocess.run(
             [python, "-c", CHILD, json.dumps(full)], capture_output=True, text=True, env=env
         )
