@@ -102,14 +102,15 @@ def apply_dual(state: KernelState, module: Any) -> KernelState:
     """
     k = state.spatial_ndim
     v1, v2 = pixel_variances(state.cov1, k), pixel_variances(state.cov2, k)
+    f1, f2 = _floored(v1, state.nngp.dtype), _floored(v2, state.nngp.dtype)
     duals = hermite_duals if is_hermite_route(module) else closed_duals
     with_dot = state.ntk is not None
-    nngp, dot = duals(module, v1, v2, state.nngp, 2, with_dot)
-    cov1, _ = duals(module, v1, v1, state.cov1, 1, False)
-    cov2, _ = duals(module, v2, v2, state.cov2, 1, False)
+    nngp, dot = duals(module, f1, f2, state.nngp, 2, with_dot)
+    cov1, _ = duals(module, f1, f1, state.cov1, 1, False)
+    cov2, _ = duals(module, f2, f2, state.cov2, 1, False)
     if needs_self_moments(module):
-        square1, dsquare1 = self_moments(module, v1, with_dot, nngp.dtype)
-        square2, _ = self_moments(module, v2, False, nngp.dtype)
+        square1, dsquare1 = self_moments(module, f1, with_dot)
+        square2, _ = self_moments(module, f2, False)
         cov1 = _at_rho_one(cov1, state.cov1, v1, v1, 1, True, square1)
         cov2 = _at_rho_one(cov2, state.cov2, v2, v2, 1, True, square2)
         nngp = _at_rho_one(nngp, state.nngp, v1, v2, 2, state.same_points, square1)
@@ -162,8 +163,13 @@ def needs_self_moments(module: Any) -> bool:
     return is_hermite_route(module) or _has_quadrature_inputs(module)
 
 
-def self_moments(module: Any, v: Array, with_dot: bool, dtype: Any) -> tuple[Array, Array | None]:
-    """(E[s(u)^2], E[s'(u)^2]) for u ~ N(0, v), by 1-D quadrature, one per pixel variance.
+def _floored(v: Array, dtype: Any) -> Array:
+    """Variances in ``dtype`` raised to eps^2: zero-norm inputs get the kernel's limit."""
+    return jnp.maximum(v.astype(dtype), jnp.finfo(dtype).eps ** 2)
+
+
+def self_moments(module: Any, v: Array, with_dot: bool) -> tuple[Array, Array | None]:
+    """(E[s(u)^2], E[s'(u)^2]) for u ~ N(0, v), by 1-D quadrature, one per (floored) variance.
 
     At rho = 1 a kinked closed form in arccos(rho) or sqrt(q1 q2 - c^2) has infinite slope
     (one ulp of rounding costs ~1e-8, float32 much more) and a Mehler series converges
@@ -171,7 +177,6 @@ def self_moments(module: Any, v: Array, with_dot: bool, dtype: Any) -> tuple[Arr
     """
     from dualcalc.runtime import hermite
 
-    v = jnp.maximum(v.astype(dtype), jnp.finfo(dtype).eps ** 2)
     kinks = tuple(float(r) for r in getattr(module, "KINKS", ()))
     nodes = hermite.default_nodes(400)  # fine panels: s(sqrt(q) z)^2 narrows as q grows
 
@@ -184,7 +189,7 @@ def self_moments(module: Any, v: Array, with_dot: bool, dtype: Any) -> tuple[Arr
 def closed_duals(
     module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool
 ) -> tuple[Array, Array | None]:
-    """(K, K') from the module's own nngp / dnngp at guarded arguments."""
+    """(K, K') from the module's own nngp / dnngp; v1, v2 floored variances, c clipped here."""
     q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
     nngp = _dual(module.nngp, q1, q2, c)
     dot = _dual(module.dnngp, q1, q2, c) if with_dot else None
@@ -215,10 +220,8 @@ def hermite_duals(
     """Mehler sums with coefficients computed once per pixel variance, not per pixel pair.
 
     K = sum_k a_k(q1) a_k(q2) rho^k and K' = sum_k b_k(q1) b_k(q2) rho^k with
-    b_k = sqrt(k + 1) a_(k+1) / sqrt(q).
+    b_k = sqrt(k + 1) a_(k+1) / sqrt(q); v1, v2 are floored variances (``_floored``).
     """
-    floor = jnp.finfo(c.dtype).eps ** 2
-    v1, v2 = jnp.maximum(v1.astype(c.dtype), floor), jnp.maximum(v2.astype(c.dtype), floor)
     q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
     bound = jnp.sqrt(q1) * jnp.sqrt(q2)
     rho = jnp.clip(c / bound, -1.0, 1.0)
@@ -261,10 +264,7 @@ def _horner(a1: Array, a2: Array, rho: Array) -> Array:
 
 
 def _dual(fn: Any, q1: Array, q2: Array, c: Array) -> Array:
-    """Evaluate a dual at guarded arguments: q >= eps^2 (zero-norm inputs), |c| <= sqrt(q1 q2)."""
-    floor = jnp.finfo(c.dtype).eps ** 2
-    q1 = jnp.maximum(q1.astype(c.dtype), floor)
-    q2 = jnp.maximum(q2.astype(c.dtype), floor)
+    """Evaluate a dual at floored variances with |c| <= sqrt(q1 q2)."""
     bound = jnp.sqrt(q1) * jnp.sqrt(q2)  # square roots per point, not per pair
     value = fn(q1, q2, jnp.clip(c, -bound, bound))
     return jnp.broadcast_to(jnp.asarray(value, dtype=c.dtype), c.shape)
