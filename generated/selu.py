@@ -110,6 +110,54 @@ def _piecewise(x, pieces):
     return total
 
 
+# -- atan2 as plain arithmetic: XLA's CPU atan2 is a scalar libm call, this one vectorises ------
+#: Cephes' atan: atan(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.66 (Q monic).
+_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
+           -1.228866684490136173410e2, -6.485021904942025371773e1)
+_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
+           4.853903996359136964868e2, 1.945506571482613964425e2)
+#: pi/4 = float(pi/4) + _ATAN_LOW / 2, pi/2 = float(pi/2) + _ATAN_LOW, pi = float(pi) + 2 _ATAN_LOW.
+_ATAN_LOW = 6.123233995736765886130e-17
+
+
+@jax.custom_jvp
+def _atan2(y, x):
+    """atan2(y, x) in [-pi, pi], 2 ulp: octant offset + Cephes' atan on [0, 1], one last division.
+
+    The angle is (offset q + sign u (q + z p)) / q with u the reduced ratio: the division comes
+    last, so XLA fuses the whole computation into it and stores one array when the angle has
+    several users (a select after it would be copied into each user, splitting the rest)."""
+    ay, ax = jnp.abs(y), jnp.abs(x)
+    steep = ay > ax
+    num, den = jnp.where(steep, ax, ay), jnp.where(steep, ay, ax)
+    ratio = jnp.where(num == den, 1.0, num / jnp.where(den == 0, 1.0, den))  # inf / inf
+    ratio = jnp.where(den == 0, 0.0, ratio)
+    high = ratio > 0.66  # atan(t) = pi/4 + atan((t - 1) / (t + 1))
+    u = jnp.where(high, (ratio - 1.0) / (ratio + 1.0), ratio)
+    z = u * u
+    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
+    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
+    offset = jnp.where(high, jnp.pi / 4 + 0.5 * _ATAN_LOW, 0.0)
+    offset = jnp.where(steep, (jnp.pi / 2 + _ATAN_LOW) - offset, offset)
+    sign = jnp.where(steep, -1.0, 1.0)
+    left = jnp.signbit(x)
+    offset = jnp.where(left, (jnp.pi + 2 * _ATAN_LOW) - offset, offset)
+    sign = jnp.where(left, -sign, sign)
+    sign = jnp.where(jnp.signbit(y), -sign, sign)
+    offset = jnp.where(jnp.signbit(y), -offset, offset)
+    return (offset * q + sign * (u * q + u * (z * p))) / q
+
+
+@_atan2.defjvp
+def _atan2_jvp(primals, tangents):
+    """d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)."""
+    y, x = primals
+    dy, dx = tangents
+    norm = x * x + y * y
+    safe = jnp.where(norm > 0, norm, 1.0)
+    return _atan2(y, x), jnp.where(norm > 0, (x * dy - y * dx) / safe, 0.0)
+
+
 @jax.jit
 def activation(x):
     """s(x) = 5253504936777402467096674926473*x*Heaviside(x)/5000000000000000000000000000000 - 87904967042368842997010876040615967103012290445610415488549141*exp(x)*Heaviside(x)/50000000000000000000000000000000000000000000000000000000000000 + 87904967042368842997010876040615967103012290445610415488549141*exp(x)/50000000000000000000000000000000000000000000000000000000000000 + 87904967042368842997010876040615967103012290445610415488549141*Heaviside(x)/50000000000000000000000000000000000000000000000000000000000000 - 87904967042368842997010876040615967103012290445610415488549141/50000000000000000000000000000000000000000000000000000000000000."""
@@ -162,7 +210,7 @@ def _nngp(q1, q2, c):
     t22 = t11*t21
     t23 = (1/2)*t12
     t24 = (0.9236183566486792)*t1
-    return (0.5519862824148908)*c - t0*t2 + t0*t24*jnp.exp(t23/q1)*_special.normal_cdf(-q2*t0*t21 + t16*t22) + (0.5519862824148908)*t10*t13 - 5.519862824148908e-63*t10*(1e+62*c + 2.7998098782142833e+62)*jnp.arctan2(t13, c) - t2*t3 + t20*t5*_special.bvn_cdf(t15, t6, t19) + t20*t8*_special.bvn_cdf(t17, t9, t19) + t24*t3*jnp.exp(t23/q2)*_special.normal_cdf(-q1*t21*t3 + t14*t22) - 3.090913292287981*t5*_special.normal_cdf(t6) - 3.090913292287981*t8*_special.normal_cdf(t9) + (3.090913292287981)*jnp.exp(c + t4 + t7)*_special.bvn_cdf(-t0 - t17, -t15 - t3, t18) + 1.5454566461439905
+    return (0.5519862824148908)*c - t0*t2 + t0*t24*jnp.exp(t23/q1)*_special.normal_cdf(-q2*t0*t21 + t16*t22) + (0.5519862824148908)*t10*t13 - 5.519862824148908e-63*t10*(1e+62*c + 2.7998098782142833e+62)*_atan2(t13, c) - t2*t3 + t20*t5*_special.bvn_cdf(t15, t6, t19) + t20*t8*_special.bvn_cdf(t17, t9, t19) + t24*t3*jnp.exp(t23/q2)*_special.normal_cdf(-q1*t21*t3 + t14*t22) - 3.090913292287981*t5*_special.normal_cdf(t6) - 3.090913292287981*t8*_special.normal_cdf(t9) + (3.090913292287981)*jnp.exp(c + t4 + t7)*_special.bvn_cdf(-t0 - t17, -t15 - t3, t18) + 1.5454566461439905
 
 
 def _dnngp(q1, q2, c):
@@ -178,7 +226,7 @@ def _dnngp(q1, q2, c):
     t6 = t2*t5
     t7 = -t6
     t8 = (1/2)*q2
-    return (1.8472367132973584)*jnp.exp(t0)*_special.bvn_cdf(t3, -t4, t7) + (1.8472367132973584)*jnp.exp(t8)*_special.bvn_cdf(t5, -t1, t7) + (3.090913292287981)*jnp.exp(c + t0 + t8)*_special.bvn_cdf(-t4 - t5, -t1 - t3, t6) - 0.5519862824148908*jnp.arctan2(_sqrt(-c**2 + q1*q2), c)/jnp.pi + 0.5519862824148908
+    return (1.8472367132973584)*jnp.exp(t0)*_special.bvn_cdf(t3, -t4, t7) + (1.8472367132973584)*jnp.exp(t8)*_special.bvn_cdf(t5, -t1, t7) + (3.090913292287981)*jnp.exp(c + t0 + t8)*_special.bvn_cdf(-t4 - t5, -t1 - t3, t6) - 0.5519862824148908*_atan2(_sqrt(-c**2 + q1*q2), c)/jnp.pi + 0.5519862824148908
 
 
 @jax.jit

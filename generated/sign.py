@@ -110,6 +110,54 @@ def _piecewise(x, pieces):
     return total
 
 
+# -- atan2 as plain arithmetic: XLA's CPU atan2 is a scalar libm call, this one vectorises ------
+#: Cephes' atan: atan(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.66 (Q monic).
+_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
+           -1.228866684490136173410e2, -6.485021904942025371773e1)
+_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
+           4.853903996359136964868e2, 1.945506571482613964425e2)
+#: pi/4 = float(pi/4) + _ATAN_LOW / 2, pi/2 = float(pi/2) + _ATAN_LOW, pi = float(pi) + 2 _ATAN_LOW.
+_ATAN_LOW = 6.123233995736765886130e-17
+
+
+@jax.custom_jvp
+def _atan2(y, x):
+    """atan2(y, x) in [-pi, pi], 2 ulp: octant offset + Cephes' atan on [0, 1], one last division.
+
+    The angle is (offset q + sign u (q + z p)) / q with u the reduced ratio: the division comes
+    last, so XLA fuses the whole computation into it and stores one array when the angle has
+    several users (a select after it would be copied into each user, splitting the rest)."""
+    ay, ax = jnp.abs(y), jnp.abs(x)
+    steep = ay > ax
+    num, den = jnp.where(steep, ax, ay), jnp.where(steep, ay, ax)
+    ratio = jnp.where(num == den, 1.0, num / jnp.where(den == 0, 1.0, den))  # inf / inf
+    ratio = jnp.where(den == 0, 0.0, ratio)
+    high = ratio > 0.66  # atan(t) = pi/4 + atan((t - 1) / (t + 1))
+    u = jnp.where(high, (ratio - 1.0) / (ratio + 1.0), ratio)
+    z = u * u
+    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
+    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
+    offset = jnp.where(high, jnp.pi / 4 + 0.5 * _ATAN_LOW, 0.0)
+    offset = jnp.where(steep, (jnp.pi / 2 + _ATAN_LOW) - offset, offset)
+    sign = jnp.where(steep, -1.0, 1.0)
+    left = jnp.signbit(x)
+    offset = jnp.where(left, (jnp.pi + 2 * _ATAN_LOW) - offset, offset)
+    sign = jnp.where(left, -sign, sign)
+    sign = jnp.where(jnp.signbit(y), -sign, sign)
+    offset = jnp.where(jnp.signbit(y), -offset, offset)
+    return (offset * q + sign * (u * q + u * (z * p))) / q
+
+
+@_atan2.defjvp
+def _atan2_jvp(primals, tangents):
+    """d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)."""
+    y, x = primals
+    dy, dx = tangents
+    norm = x * x + y * y
+    safe = jnp.where(norm > 0, norm, 1.0)
+    return _atan2(y, x), jnp.where(norm > 0, (x * dy - y * dx) / safe, 0.0)
+
+
 @jax.jit
 def activation(x):
     """s(x) = 2*Heaviside(x) - 1."""
@@ -135,7 +183,7 @@ def hermite(q, degree=HERMITE_DEGREE):
 
 def _nngp(q1, q2, c):
     """K(q1, q2, c), closed form."""
-    return -2*jnp.arctan2(_sqrt(-c**2 + q1*q2), c)/jnp.pi + 1
+    return -2*_atan2(_sqrt(-c**2 + q1*q2), c)/jnp.pi + 1
 
 
 @jax.jit
