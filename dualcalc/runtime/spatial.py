@@ -8,7 +8,6 @@ before and the rest after, with ``total = max((out - 1) * stride + window - size
 
 from __future__ import annotations
 
-import itertools
 import math
 import string
 from collections.abc import Sequence
@@ -50,22 +49,30 @@ def axis_window(size: int, window: int, stride: int, padding: str) -> AxisWindow
 
 
 def conv_mean(arr: Array, windows: Sequence[AxisWindow]) -> Array:
-    """K'[p, p'] = mean over filter offsets d of K[p + d, p' + d] (zero outside the image)."""
-    k = len(windows)
-    lead = arr.ndim - 2 * k
-    pads = [(0, 0)] * lead
-    for w in windows:
-        pads += [(w.pad_before, w.pad_after)] * 2
-    padded = jnp.pad(arr, pads)
-    total = None
-    for offsets in itertools.product(*(range(w.window) for w in windows)):
-        index = [slice(None)] * lead
-        for w, o in zip(windows, offsets, strict=True):
-            cut = slice(o, o + (w.out - 1) * w.stride + 1, w.stride)
-            index += [cut, cut]
-        part = padded[tuple(index)]
-        total = part if total is None else total + part
-    return total / math.prod(w.window for w in windows)
+    """K'[p, p'] = mean over filter offsets d of K[p + d, p' + d] (zero outside the image).
+
+    The mean over d = (d1, ..., dk) factors over the spatial axes, so each axis is done on its
+    own: the pair (s, s') is a 2-D image and the shift of both pixels by the same offset is a
+    convolution with the diagonal filter I / window (stride on both, padding on both).
+    A convolution is its own XLA kernel: the consumers (the next activation's several
+    elementwise passes) read its output instead of each re-summing shifted windows of a padded
+    copy, as a sum of slices would make them do.
+    """
+    lead = arr.ndim - 2 * len(windows)
+    for i, w in enumerate(windows):
+        axes = (lead + 2 * i, lead + 2 * i + 1)
+        moved = jnp.moveaxis(arr, axes, (-2, -1))
+        images = moved.reshape((-1, 1) + moved.shape[-2:])
+        diagonal = jnp.eye(w.window, dtype=arr.dtype)[None, None] / w.window
+        out = lax.conv_general_dilated(
+            images,
+            diagonal,
+            window_strides=(w.stride, w.stride),
+            padding=[(w.pad_before, w.pad_after)] * 2,
+            precision=lax.Precision.HIGHEST,
+        )
+        arr = jnp.moveaxis(out.reshape(moved.shape[:-2] + out.shape[-2:]), (-2, -1), axes)
+    return arr
 
 
 def avg_pool(arr: Array, windows: Sequence[AxisWindow]) -> Array:
