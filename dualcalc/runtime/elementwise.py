@@ -104,7 +104,7 @@ def apply_dual(state: KernelState, module: Any) -> KernelState:
     v1, v2 = pixel_variances(state.cov1, k), pixel_variances(state.cov2, k)
     f1, f2 = _floored(v1, state.nngp.dtype), _floored(v2, state.nngp.dtype)
     duals = hermite_duals if is_hermite_route(module) else closed_duals
-    with_dot = state.ntk is not None
+    with_dot = state.ntk is not None and not state.ntk_is_zero
     nngp, dot = duals(module, f1, f2, state.nngp, 2, with_dot)
     cov1, _ = duals(module, f1, f1, state.cov1, 1, False)
     cov2, _ = duals(module, f2, f2, state.cov2, 1, False)
@@ -116,8 +116,13 @@ def apply_dual(state: KernelState, module: Any) -> KernelState:
         nngp = _at_rho_one(nngp, state.nngp, v1, v2, 2, state.same_points, square1)
         if dot is not None:
             dot = _at_rho_one(dot, state.nngp, v1, v2, 2, state.same_points, dsquare1)
-    ntk = None if state.ntk is None else dot * state.ntk
+    ntk = dot * state.ntk if with_dot else _zeros_unless_none(state.ntk, nngp)
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+
+
+def _zeros_unless_none(ntk: Array | None, like: Array) -> Array | None:
+    """The still-zero NTK in the shape of ``like`` (None stays None: the NTK is not wanted)."""
+    return None if ntk is None else jnp.zeros_like(like)
 
 
 def self_mask(shape: tuple[int, ...], batch_axes: int) -> Array:

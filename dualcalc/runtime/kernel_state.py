@@ -15,6 +15,9 @@ elementwise chain into one pass. ``same_points`` is a traced flag (so one compil
 serves the diagonal and the off-diagonal blocks of a blocked kernel): when set, x2 is x1 and
 the activation marks the entries that pair a pixel of a point with itself as rho = 1 (kinked
 duals have infinite slope there and get their value from 1-D quadrature).
+The NTK starts identically zero and stays so until the first weight layer; ``ntk_is_zero``
+says so statically, so layers before it skip their NTK work (XLA does not fold a convolution
+of zeros) and activations skip their derivative dual.
 Activation layers are not applied at once: they wait in ``pending`` so that two activations
 in a row compose into one (the infinite-width limit of s2(s1(x))).
 """
@@ -41,6 +44,7 @@ class KernelState:
     cov2: Array
     same_points: Array = False
     pending: tuple[Any, ...] = ()
+    ntk_is_zero: bool = False
 
     @property
     def spatial_ndim(self) -> int:
@@ -49,13 +53,9 @@ class KernelState:
 
     def map_linear(self, op: Callable[[Array], Array]) -> KernelState:
         """Apply one linear map on the trailing pair axes to every covariance (and the NTK)."""
-        return replace(
-            self,
-            nngp=op(self.nngp),
-            ntk=_maybe(op, self.ntk),
-            cov1=op(self.cov1),
-            cov2=op(self.cov2),
-        )
+        nngp = op(self.nngp)
+        ntk = jnp.zeros_like(nngp) if self.ntk_is_zero else _maybe(op, self.ntk)
+        return replace(self, nngp=nngp, ntk=ntk, cov1=op(self.cov1), cov2=op(self.cov2))
 
 
 def input_state(x1: Array, x2: Array, with_ntk: bool, same_points: Array = False) -> KernelState:
@@ -69,7 +69,9 @@ def input_state(x1: Array, x2: Array, with_ntk: bool, same_points: Array = False
     ntk = jnp.zeros_like(nngp) if with_ntk else None
     cov1 = jnp.einsum(_self_spec(k), x1, x1) / channels
     cov2 = jnp.einsum(_self_spec(k), x2, x2) / channels
-    return KernelState(nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, same_points=same_points)
+    return KernelState(
+        nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, same_points=same_points, ntk_is_zero=with_ntk
+    )
 
 
 def pixel_variances(cov: Array, k: int) -> Array:

@@ -219,9 +219,14 @@ def serial(*layers: Layer) -> Layer:
 def _affine(state: KernelState, op: Callable, w2: float, b2: float) -> KernelState:
     """K <- W^2 op(K) + b^2 on every covariance; Theta <- K_new + W^2 op(Theta)."""
     nngp = w2 * op(state.nngp) + b2
-    ntk = None if state.ntk is None else nngp + w2 * op(state.ntk)
+    if state.ntk is None:
+        ntk = None
+    elif state.ntk_is_zero:
+        ntk = nngp
+    else:
+        ntk = nngp + w2 * op(state.ntk)
     cov1, cov2 = w2 * op(state.cov1) + b2, w2 * op(state.cov2) + b2
-    return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+    return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, ntk_is_zero=False)
 
 
 def _windows(
