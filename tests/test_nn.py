@@ -68,3 +68,17 @@ def test_zero_norm_rows_give_finite_limit():
     nngp, ntk = fc_network(ErfDual, 2, 1.0, 0.5).kernel_fn(x_erf, get=("nngp", "ntk"))
     np.testing.assert_allclose(nngp, ref_nngp, rtol=1e-11, atol=1e-14)
     np.testing.assert_allclose(ntk, ref_ntk, rtol=1e-11, atol=1e-14)
+
+
+@pytest.mark.parametrize("dual", [ReluDual, ErfDual], ids=["relu", "erf"])
+def test_activation_before_any_weight_layer(dual):
+    """s applied to the inputs, then Dense: the NTK so far is zero, so Theta = K at the end."""
+    w, b, x = 1.3, 0.2, POINTS
+    kernel_fn = nn.serial(nn.Activation(dual), nn.Dense(4, W_std=w, b_std=b)).kernel_fn
+    nngp, ntk = kernel_fn(x, get=("nngp", "ntk"))
+    q = np.sum(x * x, axis=1) / x.shape[1]
+    c = x @ x.T / x.shape[1]
+    pairs = [[(q[i], q[j], c[i, j], dual.KINKS, dual.KINKS) for j in range(4)] for i in range(4)]
+    act = np.array([[pair_expectation(dual.numpy, dual.numpy, *a) for a in row] for row in pairs])
+    np.testing.assert_allclose(nngp, w**2 * act + b**2, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(ntk, nngp, rtol=0, atol=0)
