@@ -111,11 +111,12 @@ def apply_dual(state: KernelState, module: Any) -> KernelState:
     if needs_self_moments(module):
         square1, dsquare1 = self_moments(module, f1, with_dot)
         square2, _ = self_moments(module, f2, False)
-        cov1 = _at_rho_one(cov1, state.cov1, v1, v1, 1, True, square1)
-        cov2 = _at_rho_one(cov2, state.cov2, v2, v2, 1, True, square2)
-        nngp = _at_rho_one(nngp, state.nngp, v1, v2, 2, state.same_points, square1)
+        cov1 = _set_where(rho_one(state.cov1, v1, v1, 1, True), cov1, square1, 1)
+        cov2 = _set_where(rho_one(state.cov2, v2, v2, 1, True), cov2, square2, 1)
+        pairs = rho_one(state.nngp, v1, v2, 2, state.same_points)  # shared by K and K'
+        nngp = _set_where(pairs, nngp, square1, 2)
         if dot is not None:
-            dot = _at_rho_one(dot, state.nngp, v1, v2, 2, state.same_points, dsquare1)
+            dot = _set_where(pairs, dot, dsquare1, 2)
     ntk = dot * state.ntk if with_dot else _zeros_unless_none(state.ntk, nngp)
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
 
@@ -151,16 +152,18 @@ def coincident(c: Array, v1: Array, v2: Array, batch_axes: int) -> Array:
     return close & (jnp.abs(q1 - q2) <= tol * jnp.maximum(q1, q2))
 
 
-def _at_rho_one(
-    arr: Array, c: Array, v1: Array, v2: Array, batch_axes: int, same: Array, values: Array
-) -> Array:
-    """arr with its rho = 1 pairs set to values[point, pixel] of the first point.
+def rho_one(c: Array, v1: Array, v2: Array, batch_axes: int, same: Array) -> Array:
+    """True where a pair sits at rho = 1: coincident up to rounding, or a point with itself.
 
     ``same`` (a traced boolean is fine): the two batches are one, so the self-pairs are
     marked by position as well as by value.
     """
-    at_one = coincident(c, v1, v2, batch_axes) | (self_mask(arr.shape, batch_axes) & same)
-    return jnp.where(at_one, as_left(values.astype(arr.dtype), batch_axes), arr)
+    return coincident(c, v1, v2, batch_axes) | (self_mask(c.shape, batch_axes) & same)
+
+
+def _set_where(mask: Array, arr: Array, values: Array, batch_axes: int) -> Array:
+    """arr with its masked pairs set to values[point, pixel] of the first point."""
+    return jnp.where(mask, as_left(values.astype(arr.dtype), batch_axes), arr)
 
 
 def needs_self_moments(module: Any) -> bool:
