@@ -19,7 +19,6 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from dualcalc.errors import DualcalcError
 from dualcalc.runtime import spatial
@@ -109,7 +108,10 @@ def Conv(
     def apply_fn(params: Any, x: Any, **_: Any) -> Any:
         w, b = params
         scale = W_std / math.sqrt(x.shape[-1] * math.prod(filter_shape))
-        y = lax.conv_general_dilated(x, w, strides, padding, dimension_numbers=numbers)
+        pads = _pads(_windows(x.shape[1:-1], filter_shape, strides, padding))
+        y = spatial.conv_general_valid(
+            x, w, strides, pads, dimension_numbers=numbers, spatial_axes=range(1, k + 1)
+        )
         return scale * y + b_std * b
 
     def transform(state: KernelState) -> KernelState:
@@ -141,8 +143,8 @@ def AvgPool(
     def apply_fn(params: Any, x: Any, **_: Any) -> Any:
         window = (1,) + window_shape + (1,)
         stride = (1,) + strides + (1,)
-        total = lax.reduce_window(x, 0.0, lax.add, window, stride, padding)
-        return total / math.prod(window_shape)
+        pads = [(0, 0), *_pads(_windows(x.shape[1:-1], window_shape, strides, padding)), (0, 0)]
+        return spatial.window_sum(x, window, stride, pads) / math.prod(window_shape)
 
     def transform(state: KernelState) -> KernelState:
         state = flush(state)
@@ -234,6 +236,10 @@ def _windows(
 ) -> list[spatial.AxisWindow]:
     geometry = zip(sizes, window, strides, strict=True)
     return [spatial.axis_window(n, w, s, padding) for n, w, s in geometry]
+
+
+def _pads(windows: Sequence[spatial.AxisWindow]) -> list[tuple[int, int]]:
+    return [(w.pad_before, w.pad_after) for w in windows]
 
 
 def _check_spatial(found: int, expected: int) -> None:

@@ -4,6 +4,12 @@ Every function acts on the trailing ``2k`` axes of an array laid out as
 ``(..., s1, s1', s2, s2', ...)`` (see ``kernel_state``) and leaves the leading batch axes alone.
 Padding follows ``lax``: ``VALID`` keeps only full windows; ``SAME`` pads ``total // 2`` zeros
 before and the rest after, with ``total = max((out - 1) * stride + window - size, 0)``.
+
+No convolution or windowed reduction here relies on XLA's implicit padding: XLA's CPU code for a
+float64 convolution with zero padding reads one element before its input buffer on AVX-512
+machines (an unmasked vector load), which crashes when that address is unmapped. Every padded
+window op pads explicitly (``zero_padded``), behind an optimization barrier so that XLA cannot
+fold the pad back into the convolution, and then runs with ``VALID`` windows.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import math
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
 from dualcalc.errors import DualcalcError
@@ -48,6 +56,34 @@ def axis_window(size: int, window: int, stride: int, padding: str) -> AxisWindow
     return AxisWindow(size, window, stride, out, total // 2, total - total // 2)
 
 
+def zero_padded(arr: Array, pads: Sequence[tuple[int, int]]) -> Array:
+    """arr with explicit zeros (before, after) on each axis, never folded into a consumer.
+
+    ``lax.optimization_barrier`` keeps XLA from merging the pad into the window op that reads
+    it (it would otherwise recreate the implicitly padded convolution this module avoids).
+    """
+    pads = [tuple(int(v) for v in p) for p in pads]
+    if not any(any(p) for p in pads):
+        return arr
+    return lax.optimization_barrier(jnp.pad(arr, pads))
+
+
+def conv_general_valid(
+    x: Array, w: Array, strides: Sequence[int], pads: Sequence[tuple[int, int]], **kwargs: Any
+) -> Array:
+    """``lax.conv_general_dilated`` with explicit zero padding of the spatial axes (see above).
+
+    ``pads`` holds (before, after) per spatial axis; ``kwargs`` go to lax (dimension_numbers
+    must put the spatial axes of ``x`` where ``spatial_axes`` says, default NCHW-like: 2, 3, ...).
+    """
+    spatial_axes = kwargs.pop("spatial_axes", tuple(range(2, x.ndim)))
+    full = [(0, 0)] * x.ndim
+    for axis, pad in zip(spatial_axes, pads, strict=True):
+        full[axis] = pad
+    padded = zero_padded(x, full)
+    return lax.conv_general_dilated(padded, w, tuple(strides), "VALID", **kwargs)
+
+
 def conv_mean(arr: Array, windows: Sequence[AxisWindow]) -> Array:
     """K'[p, p'] = mean over filter offsets d of K[p + d, p' + d] (zero outside the image).
 
@@ -64,11 +100,11 @@ def conv_mean(arr: Array, windows: Sequence[AxisWindow]) -> Array:
         moved = jnp.moveaxis(arr, axes, (-2, -1))
         images = moved.reshape((-1, 1) + moved.shape[-2:])
         diagonal = jnp.eye(w.window, dtype=arr.dtype)[None, None] / w.window
-        out = lax.conv_general_dilated(
+        out = conv_general_valid(
             images,
             diagonal,
-            window_strides=(w.stride, w.stride),
-            padding=[(w.pad_before, w.pad_after)] * 2,
+            (w.stride, w.stride),
+            [(w.pad_before, w.pad_after)] * 2,
             precision=lax.Precision.HIGHEST,
         )
         arr = jnp.moveaxis(out.reshape(moved.shape[:-2] + out.shape[-2:]), (-2, -1), axes)
@@ -84,8 +120,17 @@ def avg_pool(arr: Array, windows: Sequence[AxisWindow]) -> Array:
         dims += [w.window] * 2
         strides += [w.stride] * 2
         pads += [(w.pad_before, w.pad_after)] * 2
-    total = lax.reduce_window(arr, jnp.zeros((), arr.dtype), lax.add, dims, strides, pads)
-    return total / math.prod(w.window for w in windows) ** 2
+    return window_sum(arr, dims, strides, pads) / math.prod(w.window for w in windows) ** 2
+
+
+def window_sum(
+    arr: Array, dims: Sequence[int], strides: Sequence[int], pads: Sequence[tuple[int, int]]
+) -> Array:
+    """Sum over sliding windows (``lax.reduce_window``) with explicit zero padding (see above)."""
+    padded = zero_padded(arr, pads)
+    return lax.reduce_window(
+        padded, np.zeros((), padded.dtype), lax.add, tuple(dims), tuple(strides), "VALID"
+    )
 
 
 def global_mean(arr: Array, k: int) -> Array:
