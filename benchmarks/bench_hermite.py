@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from dualcalc import parse  # noqa: E402
 from dualcalc.derivation.hermite import HermiteDual  # noqa: E402
 from dualcalc.derivation.quadrature import dual_kernel_oracle, kernel_scale  # noqa: E402
-from dualcalc.runtime.hermite import coefficients, hermite_nngp  # noqa: E402
+from dualcalc.runtime._support.hermite import coefficients, hermite_nngp  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

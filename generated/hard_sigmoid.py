@@ -14,134 +14,49 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt
+from ._support.hermite import coefficients, edge_moments
+from ._support.piecewise import piecewise
+from ._support import special
+
 EXPRESSION = '-x*Heaviside(x - 3)/6 + x*Heaviside(x + 3)/6 + Heaviside(x - 3)/2 + Heaviside(x + 3)/2'
 NAME = 'hard_sigmoid'
 CLOSED_FORM = True
 DERIVATIVE_IS_DISTRIBUTION = False
 HERMITE_DEGREE = 400
 KINKS = (-3.0, 3.0,)
-
-
-# -- domain guards: exact values on the closed domain, finite derivatives everywhere ---------
-#: Variances below this are raised to it (zero-norm inputs get the kernel's limit), by float bytes.
-_Q_FLOOR = {4: 1e-12, 8: 1e-30}
-#: Derivatives are taken at |rho| <= 1 - margin; values at the exact point. By float bytes.
-_RHO_MARGIN = {4: 1e-4, 8: 1e-8}
-#: Values are taken at |rho| <= 1 - margin: 0 unless the printed form is 0/0 at rho = +-1.
-_VALUE_MARGIN = {4: 1e-6, 8: 1e-10}
-
-
-def _as_float(*args):
-    """The arguments as arrays of one floating dtype (float32 stays float32)."""
-    dtype = jnp.result_type(*args, 1.0)
-    return tuple(jnp.asarray(a, dtype) for a in args)
-
-
-def _kernel_args(q1, q2, c):
-    """Floating q1, q2 in their own shapes (coefficients per variance stay small), c broadcast."""
-    q1, q2, c = _as_float(q1, q2, c)
-    return q1, q2, jnp.broadcast_to(c, jnp.broadcast_shapes(q1.shape, q2.shape, c.shape))
-
-
-def _sqrt(a):
-    """sqrt(max(a, 0)) with gradient 0 where a <= 0 (double-where, no inf * 0)."""
-    inside = a > 0
-    return jnp.where(inside, jnp.sqrt(jnp.where(inside, a, 1.0)), 0.0)
-
-
-def _arcsin(a):
-    """arcsin(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    return jnp.where(inside, jnp.arcsin(jnp.where(inside, a, 0.0)), jnp.sign(a) * (jnp.pi / 2))
-
-
-def _arccos(a):
-    """arccos(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    edge = jnp.where(a > 0, 0.0, jnp.pi)
-    return jnp.where(inside, jnp.arccos(jnp.where(inside, a, 0.0)), edge)
-
-
-def _project(q1, q2, c, margin):
-    """Variances floored at _Q_FLOOR; c clipped to |c| <= (1 - margin) sqrt(q1 q2)."""
-    floor = _Q_FLOOR.get(c.dtype.itemsize, _Q_FLOOR[4])
-    q1 = jnp.where(q1 > floor, q1, floor)
-    q2 = jnp.where(q2 > floor, q2, floor)
-    bound = (1.0 - margin) * (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return q1, q2, jnp.where(c > bound, bound, jnp.where(c < -bound, -bound, c))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _guarded(fn, dfn_dc, q1, q2, c):
-    """fn at the projected point: values on |rho| <= 1, limits at q = 0."""
-    return fn(*_project(q1, q2, c, _VALUE_MARGIN.get(c.dtype.itemsize, _VALUE_MARGIN[4])))
-
-
-@_guarded.defjvp
-def _guarded_jvp(fn, dfn_dc, primals, tangents):
-    """Derivatives at the point moved inside by _RHO_MARGIN (straight through the projection);
-    the c-derivative is dfn_dc exactly when given (Price's theorem: dK/dc = K')."""
-    q1, q2, c = primals
-    value = _guarded(fn, dfn_dc, q1, q2, c)
-    inner = _project(q1, q2, c, _RHO_MARGIN.get(c.dtype.itemsize, _RHO_MARGIN[4]))
-    if dfn_dc is None:
-        return value, jax.jvp(fn, inner, tangents)[1]
-    dq1, dq2, dc = tangents
-    _, along_q = jax.jvp(fn, inner, (dq1, dq2, jnp.zeros_like(dc)))
-    return value, along_q + dfn_dc(q1, q2, c) * dc
-
-
-def _piecewise(x, pieces):
-    """sum_i w_i(x) p_i(x clamped to interval i), w_i = H(x - r_i) - H(x - r_(i+1)), H(0) = 1/2.
-
-    Each smooth piece is evaluated only inside its own interval, so a piece that overflows
-    elsewhere (exp(x) of ELU's left piece at x = 1000) never leaks inf or NaN."""
-    edges = (None, *KINKS, None)
-    steps = [1.0] + [jnp.heaviside(x - r, 0.5) for r in KINKS] + [0.0]
-    total = jnp.zeros_like(x)
-    for i, piece in enumerate(pieces):
-        lo, hi = edges[i], edges[i + 1]
-        inside = x
-        if lo is not None:
-            inside = jnp.where(inside < lo, lo, inside)
-        if hi is not None:
-            inside = jnp.where(inside > hi, hi, inside)
-        total = total + (steps[i] - steps[i + 1]) * piece(inside)
-    return total
+#: Value margins (float32, float64): nudged inside, the printed form is 0/0 at rho = +-1
+VALUE_MARGINS = (1e-05, 1e-10)
 
 
 @jax.jit
 def activation(x):
     """s(x) = -x*Heaviside(x - 3)/6 + x*Heaviside(x + 3)/6 + Heaviside(x - 3)/2 + Heaviside(x + 3)/2."""
-    (x,) = _as_float(x)
-    return jnp.broadcast_to(_piecewise(x, (lambda x: 0, lambda x: (1/6)*x + 1/2, lambda x: 1)), x.shape).astype(x.dtype)
+    (x,) = as_float(x)
+    return jnp.broadcast_to(piecewise(x, KINKS, (lambda x: 0, lambda x: (1/6)*x + 1/2, lambda x: 1)), x.shape).astype(x.dtype)
 
 
 @jax.jit
 def dactivation(x):
     """s'(x) by forward-mode differentiation of activation (Dirac deltas at jumps
     dropped; the mean of both one-sided slopes at a kink)."""
-    (x,) = _as_float(x)
+    (x,) = as_float(x)
     return jax.jvp(activation, (x,), (jnp.ones_like(x),))[1]
 
 
 @functools.partial(jax.jit, static_argnames="degree")
 def hermite(q, degree=HERMITE_DEGREE):
     """a_k(q) = E[s(sqrt(q) z) h_k(z)], k = 0..degree, h_k = He_k / sqrt(k!), z ~ N(0, 1)."""
-    from dualcalc.runtime import hermite as _hermite
-
-    return _hermite.coefficients(activation, q, degree, breakpoints=KINKS)
+    return coefficients(activation, q, degree, KINKS)
 
 
 def _nngp(q1, q2, c):
     """K(q1, q2, c), closed form."""
-    from dualcalc.runtime import special as _special
-
-    t0 = _sqrt(q1)
+    t0 = safe_sqrt(q1)
     t1 = t0**(-1)
     t2 = 3*t1
     t3 = -t2
-    t4 = _sqrt(q2)
+    t4 = safe_sqrt(q2)
     t5 = t4**(-1)
     t6 = 3*t5
     t7 = c*t1*t5
@@ -150,48 +65,67 @@ def _nngp(q1, q2, c):
     t10 = (1/36)*c + 1/4
     t11 = 2*c
     t12 = q1 + q2
-    t13 = -c**2 + q1*q2
-    t14 = (9/2)/t13
-    t15 = _sqrt(t13)
-    t16 = (1/36)*t15/jnp.pi
-    t17 = t15**(-1)
-    t18 = 3*t17
-    t19 = t0*t18
-    t20 = c*t17
-    t21 = t2*t20
-    t22 = t19 + t21
-    t23 = 0.03324519003345272
-    t24 = t0*t23*jnp.exp(-(9/2)/q1)
-    t25 = -t19 + t21
-    t26 = t18*t4
-    t27 = t20*t6
-    t28 = t26 + t27
-    t29 = t23*t4*jnp.exp(-(9/2)/q2)
-    t30 = -t26 + t27
-    return t10*_special.bvn_cdf(t2, t6, t7) + t10*_special.bvn_cdf(t3, t9, t7) - t16*jnp.exp(-t14*(t11 + t12)) + t16*jnp.exp(-t14*(-t11 + t12)) + t24*_special.normal_cdf(-t22) - t24*_special.normal_cdf(t22) + t24*_special.normal_cdf(-t25) - t24*_special.normal_cdf(t25) + t29*_special.normal_cdf(-t28) - t29*_special.normal_cdf(t28) + t29*_special.normal_cdf(-t30) - t29*_special.normal_cdf(t30) - t8*_special.bvn_cdf(t3, t6, t7) - t8*_special.bvn_cdf(t9, t2, t7)
+    t13 = (9/2)/(-c**2 + q1*q2)
+    t14 = cs_gap(q1, q2, c)
+    t15 = (1/36)*t14/jnp.pi
+    t16 = t14**(-1)
+    t17 = 3*t16
+    t18 = t0*t17
+    t19 = c*t16
+    t20 = t19*t2
+    t21 = t18 + t20
+    t22 = 0.03324519003345272
+    t23 = t0*t22*jnp.exp(-(9/2)/q1)
+    t24 = -t18 + t20
+    t25 = t17*t4
+    t26 = t19*t6
+    t27 = t25 + t26
+    t28 = t22*t4*jnp.exp(-(9/2)/q2)
+    t29 = -t25 + t26
+    return t10*special.bvn_cdf(t2, t6, t7) + t10*special.bvn_cdf(t3, t9, t7) - t15*jnp.exp(-t13*(t11 + t12)) + t15*jnp.exp(-t13*(-t11 + t12)) + t23*special.normal_cdf(-t21) - t23*special.normal_cdf(t21) + t23*special.normal_cdf(-t24) - t23*special.normal_cdf(t24) + t28*special.normal_cdf(-t27) - t28*special.normal_cdf(t27) + t28*special.normal_cdf(-t29) - t28*special.normal_cdf(t29) - t8*special.bvn_cdf(t3, t6, t7) - t8*special.bvn_cdf(t9, t2, t7)
 
 
 def _dnngp(q1, q2, c):
     """K'(q1, q2, c), closed form."""
-    from dualcalc.runtime import special as _special
-
-    t0 = (1/_sqrt(q1))
+    t0 = (1/safe_sqrt(q1))
     t1 = 3*t0
     t2 = -t1
-    t3 = (1/_sqrt(q2))
+    t3 = (1/safe_sqrt(q2))
     t4 = 3*t3
     t5 = -t4
     t6 = c*t0*t3
-    return (1/36)*_special.bvn_cdf(t1, t4, t6) - 1/36*_special.bvn_cdf(t2, t4, t6) + (1/36)*_special.bvn_cdf(t2, t5, t6) - 1/36*_special.bvn_cdf(t5, t1, t6)
+    return (1/36)*special.bvn_cdf(t1, t4, t6) - 1/36*special.bvn_cdf(t2, t4, t6) + (1/36)*special.bvn_cdf(t2, t5, t6) - 1/36*special.bvn_cdf(t5, t1, t6)
 
 
 @jax.jit
-def nngp(q1, q2, c):
-    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]])."""
-    return _guarded(_nngp, dnngp, *_kernel_args(q1, q2, c))
+def nngp(q1, q2, c, edges=None):
+    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
+
+    ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    return on_edges(value, q1, q2, c, nngp_edges(q1) if edges is None else edges)
 
 
 @jax.jit
-def dnngp(q1, q2, c):
-    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem)."""
-    return _guarded(_dnngp, None, *_kernel_args(q1, q2, c))
+def dnngp(q1, q2, c, edges=None):
+    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem).
+
+    ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    return on_edges(value, q1, q2, c, dnngp_edges(q1) if edges is None else edges)
+
+
+@jax.jit
+def nngp_edges(q):
+    """(K(q, q, q), K(q, q, -q)) = (E[s(u)^2], E[s(u) s(-u)]), u ~ N(0, q): 1-D quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(activation, floored(q), KINKS)
+
+
+@jax.jit
+def dnngp_edges(q):
+    """(K'(q, q, q), K'(q, q, -q)) = (E[s'(u)^2], E[s'(u) s'(-u)]), u ~ N(0, q): quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(dactivation, floored(q), KINKS)

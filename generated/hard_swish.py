@@ -14,184 +14,96 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt
+from ._support.hermite import coefficients, edge_moments
+from ._support.piecewise import piecewise
+from ._support import special
+
 EXPRESSION = '-x**2*Heaviside(x - 3)/6 + x**2*Heaviside(x + 3)/6 + x*Heaviside(x - 3)/2 + x*Heaviside(x + 3)/2'
 NAME = 'hard_swish'
 CLOSED_FORM = True
 DERIVATIVE_IS_DISTRIBUTION = False
 HERMITE_DEGREE = 400
 KINKS = (-3.0, 3.0,)
-
-
-# -- domain guards: exact values on the closed domain, finite derivatives everywhere ---------
-#: Variances below this are raised to it (zero-norm inputs get the kernel's limit), by float bytes.
-_Q_FLOOR = {4: 1e-12, 8: 1e-30}
-#: Derivatives are taken at |rho| <= 1 - margin; values at the exact point. By float bytes.
-_RHO_MARGIN = {4: 1e-4, 8: 1e-8}
-#: Values are taken at |rho| <= 1 - margin: 0 unless the printed form is 0/0 at rho = +-1.
-_VALUE_MARGIN = {4: 1e-6, 8: 1e-10}
-
-
-def _as_float(*args):
-    """The arguments as arrays of one floating dtype (float32 stays float32)."""
-    dtype = jnp.result_type(*args, 1.0)
-    return tuple(jnp.asarray(a, dtype) for a in args)
-
-
-def _kernel_args(q1, q2, c):
-    """Floating q1, q2 in their own shapes (coefficients per variance stay small), c broadcast."""
-    q1, q2, c = _as_float(q1, q2, c)
-    return q1, q2, jnp.broadcast_to(c, jnp.broadcast_shapes(q1.shape, q2.shape, c.shape))
-
-
-def _sqrt(a):
-    """sqrt(max(a, 0)) with gradient 0 where a <= 0 (double-where, no inf * 0)."""
-    inside = a > 0
-    return jnp.where(inside, jnp.sqrt(jnp.where(inside, a, 1.0)), 0.0)
-
-
-def _arcsin(a):
-    """arcsin(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    return jnp.where(inside, jnp.arcsin(jnp.where(inside, a, 0.0)), jnp.sign(a) * (jnp.pi / 2))
-
-
-def _arccos(a):
-    """arccos(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    edge = jnp.where(a > 0, 0.0, jnp.pi)
-    return jnp.where(inside, jnp.arccos(jnp.where(inside, a, 0.0)), edge)
-
-
-def _project(q1, q2, c, margin):
-    """Variances floored at _Q_FLOOR; c clipped to |c| <= (1 - margin) sqrt(q1 q2)."""
-    floor = _Q_FLOOR.get(c.dtype.itemsize, _Q_FLOOR[4])
-    q1 = jnp.where(q1 > floor, q1, floor)
-    q2 = jnp.where(q2 > floor, q2, floor)
-    bound = (1.0 - margin) * (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return q1, q2, jnp.where(c > bound, bound, jnp.where(c < -bound, -bound, c))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _guarded(fn, dfn_dc, q1, q2, c):
-    """fn at the projected point: values on |rho| <= 1, limits at q = 0."""
-    return fn(*_project(q1, q2, c, _VALUE_MARGIN.get(c.dtype.itemsize, _VALUE_MARGIN[4])))
-
-
-@_guarded.defjvp
-def _guarded_jvp(fn, dfn_dc, primals, tangents):
-    """Derivatives at the point moved inside by _RHO_MARGIN (straight through the projection);
-    the c-derivative is dfn_dc exactly when given (Price's theorem: dK/dc = K')."""
-    q1, q2, c = primals
-    value = _guarded(fn, dfn_dc, q1, q2, c)
-    inner = _project(q1, q2, c, _RHO_MARGIN.get(c.dtype.itemsize, _RHO_MARGIN[4]))
-    if dfn_dc is None:
-        return value, jax.jvp(fn, inner, tangents)[1]
-    dq1, dq2, dc = tangents
-    _, along_q = jax.jvp(fn, inner, (dq1, dq2, jnp.zeros_like(dc)))
-    return value, along_q + dfn_dc(q1, q2, c) * dc
-
-
-def _piecewise(x, pieces):
-    """sum_i w_i(x) p_i(x clamped to interval i), w_i = H(x - r_i) - H(x - r_(i+1)), H(0) = 1/2.
-
-    Each smooth piece is evaluated only inside its own interval, so a piece that overflows
-    elsewhere (exp(x) of ELU's left piece at x = 1000) never leaks inf or NaN."""
-    edges = (None, *KINKS, None)
-    steps = [1.0] + [jnp.heaviside(x - r, 0.5) for r in KINKS] + [0.0]
-    total = jnp.zeros_like(x)
-    for i, piece in enumerate(pieces):
-        lo, hi = edges[i], edges[i + 1]
-        inside = x
-        if lo is not None:
-            inside = jnp.where(inside < lo, lo, inside)
-        if hi is not None:
-            inside = jnp.where(inside > hi, hi, inside)
-        total = total + (steps[i] - steps[i + 1]) * piece(inside)
-    return total
+#: Value margins (float32, float64): nudged inside, the printed form is 0/0 at rho = +-1
+VALUE_MARGINS = (1e-05, 1e-10)
 
 
 @jax.jit
 def activation(x):
     """s(x) = -x**2*Heaviside(x - 3)/6 + x**2*Heaviside(x + 3)/6 + x*Heaviside(x - 3)/2 + x*Heaviside(x + 3)/2."""
-    (x,) = _as_float(x)
-    return jnp.broadcast_to(_piecewise(x, (lambda x: 0, lambda x: (1/6)*x**2 + (1/2)*x, lambda x: x)), x.shape).astype(x.dtype)
+    (x,) = as_float(x)
+    return jnp.broadcast_to(piecewise(x, KINKS, (lambda x: 0, lambda x: (1/6)*x**2 + (1/2)*x, lambda x: x)), x.shape).astype(x.dtype)
 
 
 @jax.jit
 def dactivation(x):
     """s'(x) by forward-mode differentiation of activation (Dirac deltas at jumps
     dropped; the mean of both one-sided slopes at a kink)."""
-    (x,) = _as_float(x)
+    (x,) = as_float(x)
     return jax.jvp(activation, (x,), (jnp.ones_like(x),))[1]
 
 
 @functools.partial(jax.jit, static_argnames="degree")
 def hermite(q, degree=HERMITE_DEGREE):
     """a_k(q) = E[s(sqrt(q) z) h_k(z)], k = 0..degree, h_k = He_k / sqrt(k!), z ~ N(0, 1)."""
-    from dualcalc.runtime import hermite as _hermite
-
-    return _hermite.coefficients(activation, q, degree, breakpoints=KINKS)
+    return coefficients(activation, q, degree, KINKS)
 
 
 def _nngp(q1, q2, c):
     """K(q1, q2, c), closed form."""
-    from dualcalc.runtime import special as _special
-
-    t0 = _sqrt(q1)
-    t1 = t0**(-1)
-    t2 = 3*t1
-    t3 = -t2
-    t4 = _sqrt(q2)
-    t5 = t4**(-1)
-    t6 = 3*t5
-    t7 = c*t1
-    t8 = t5*t7
-    t9 = 9*c
-    t10 = c**2
-    t11 = q1*q2 + 2*t10
-    t12 = (1/36)*t11 - 1/36*t9
-    t13 = -t6
-    t14 = t11 + t9
-    t15 = 0.3183098861837907
-    t16 = q1*q2 - t10
-    t17 = _sqrt(t16)
-    t18 = 2*c
-    t19 = q1 + q2
-    t20 = (9/2)/t16
-    t21 = 1.4142135623730951
-    t22 = 0.5641895835477563
-    t23 = c + 2*q1
-    t24 = jnp.exp(-(9/2)/q1)
-    t25 = t17**(-1)
-    t26 = 3*t25
-    t27 = t0*t26
-    t28 = c*t25
-    t29 = t2*t28
-    t30 = t27 + t29
-    t31 = (1/24)*t21*t22
-    t32 = t24*t31*t7
-    t33 = c + 2*q2
-    t34 = jnp.exp(-(9/2)/q2)
-    t35 = t26*t4
-    t36 = t28*t6
-    t37 = t35 + t36
-    t38 = c*t31*t34*t5
-    t39 = -c + 2*q1
-    t40 = -t27 + t29
-    t41 = -c + 2*q2
-    t42 = -t35 + t36
-    return (1/24)*c*t1*t21*t22*t23*t24*_special.normal_cdf(-t30) + (1/24)*c*t1*t21*t22*t24*t39*_special.normal_cdf(-t40) - 1/12*c*t15*t17*jnp.exp(-t20*(t18 + t19)) + (1/12)*c*t15*t17*jnp.exp(-t20*(-t18 + t19)) + (1/24)*c*t21*t22*t33*t34*t5*_special.normal_cdf(-t37) + (1/24)*c*t21*t22*t34*t41*t5*_special.normal_cdf(-t42) - t12*_special.bvn_cdf(t13, t2, t8) - t12*_special.bvn_cdf(t3, t6, t8) + (1/36)*t14*_special.bvn_cdf(t2, t6, t8) + (1/36)*t14*_special.bvn_cdf(t3, t13, t8) - t23*t32*_special.normal_cdf(t30) - t32*t39*_special.normal_cdf(t40) - t33*t38*_special.normal_cdf(t37) - t38*t41*_special.normal_cdf(t42)
+    t0 = 0.3183098861837907
+    t1 = cs_gap(q1, q2, c)
+    t2 = 2*c
+    t3 = q1 + q2
+    t4 = c**2
+    t5 = (9/2)/(q1*q2 - t4)
+    t6 = safe_sqrt(q1)
+    t7 = t6**(-1)
+    t8 = 3*t7
+    t9 = -t8
+    t10 = safe_sqrt(q2)
+    t11 = t10**(-1)
+    t12 = 3*t11
+    t13 = c*t7
+    t14 = t11*t13
+    t15 = 9*c
+    t16 = q1*q2 + 2*t4
+    t17 = -1/36*t15 + (1/36)*t16
+    t18 = -t12
+    t19 = t15 + t16
+    t20 = 1.4142135623730951
+    t21 = 0.5641895835477563
+    t22 = c + 2*q1
+    t23 = jnp.exp(-(9/2)/q1)
+    t24 = t1**(-1)
+    t25 = 3*t24
+    t26 = t25*t6
+    t27 = c*t24
+    t28 = t27*t8
+    t29 = t26 + t28
+    t30 = (1/24)*t20*t21
+    t31 = t13*t23*t30
+    t32 = c + 2*q2
+    t33 = jnp.exp(-(9/2)/q2)
+    t34 = t10*t25
+    t35 = t12*t27
+    t36 = t34 + t35
+    t37 = c*t11*t30*t33
+    t38 = -c + 2*q1
+    t39 = -t26 + t28
+    t40 = -c + 2*q2
+    t41 = -t34 + t35
+    return -1/12*c*t0*t1*jnp.exp(-t5*(t2 + t3)) + (1/12)*c*t0*t1*jnp.exp(-t5*(-t2 + t3)) + (1/24)*c*t11*t20*t21*t32*t33*special.normal_cdf(-t36) + (1/24)*c*t11*t20*t21*t33*t40*special.normal_cdf(-t41) + (1/24)*c*t20*t21*t22*t23*t7*special.normal_cdf(-t29) + (1/24)*c*t20*t21*t23*t38*t7*special.normal_cdf(-t39) - t17*special.bvn_cdf(t18, t8, t14) - t17*special.bvn_cdf(t9, t12, t14) + (1/36)*t19*special.bvn_cdf(t8, t12, t14) + (1/36)*t19*special.bvn_cdf(t9, t18, t14) - t22*t31*special.normal_cdf(t29) - t31*t38*special.normal_cdf(t39) - t32*t37*special.normal_cdf(t36) - t37*t40*special.normal_cdf(t41)
 
 
 def _dnngp(q1, q2, c):
     """K'(q1, q2, c), closed form."""
-    from dualcalc.runtime import special as _special
-
-    t0 = _sqrt(q1)
+    t0 = safe_sqrt(q1)
     t1 = t0**(-1)
     t2 = 3*t1
     t3 = -t2
-    t4 = _sqrt(q2)
+    t4 = safe_sqrt(q2)
     t5 = t4**(-1)
     t6 = 3*t5
     t7 = c*t1*t5
@@ -200,43 +112,64 @@ def _dnngp(q1, q2, c):
     t10 = -t6
     t11 = t8 + 9
     t12 = 0.3183098861837907
-    t13 = -c**2 + q1*q2
-    t14 = _sqrt(t13)
-    t15 = 2*c
-    t16 = q1 + q2
-    t17 = (9/2)/t13
-    t18 = 1.4142135623730951
-    t19 = 0.5641895835477563
-    t20 = c + q1
-    t21 = jnp.exp(-(9/2)/q1)
-    t22 = t14**(-1)
-    t23 = 3*t22
-    t24 = t0*t23
-    t25 = c*t22
-    t26 = t2*t25
-    t27 = t24 + t26
-    t28 = (1/12)*t18*t19
-    t29 = t1*t21*t28
-    t30 = c + q2
-    t31 = jnp.exp(-(9/2)/q2)
-    t32 = t23*t4
-    t33 = t25*t6
-    t34 = t32 + t33
-    t35 = t28*t31*t5
-    t36 = -c + q1
-    t37 = -t24 + t26
-    t38 = -c + q2
-    t39 = -t32 + t33
-    return (1/12)*t1*t18*t19*t20*t21*_special.normal_cdf(-t27) + (1/12)*t1*t18*t19*t21*t36*_special.normal_cdf(-t37) + (1/36)*t11*_special.bvn_cdf(t2, t6, t7) + (1/36)*t11*_special.bvn_cdf(t3, t10, t7) - 1/9*t12*t14*jnp.exp(-t17*(t15 + t16)) + (1/9)*t12*t14*jnp.exp(-t17*(-t15 + t16)) + (1/12)*t18*t19*t30*t31*t5*_special.normal_cdf(-t34) + (1/12)*t18*t19*t31*t38*t5*_special.normal_cdf(-t39) - t20*t29*_special.normal_cdf(t27) - t29*t36*_special.normal_cdf(t37) - t30*t35*_special.normal_cdf(t34) - t35*t38*_special.normal_cdf(t39) - t9*_special.bvn_cdf(t10, t2, t7) - t9*_special.bvn_cdf(t3, t6, t7)
+    t13 = cs_gap(q1, q2, c)
+    t14 = 2*c
+    t15 = q1 + q2
+    t16 = (9/2)/(-c**2 + q1*q2)
+    t17 = 1.4142135623730951
+    t18 = 0.5641895835477563
+    t19 = c + q1
+    t20 = jnp.exp(-(9/2)/q1)
+    t21 = t13**(-1)
+    t22 = 3*t21
+    t23 = t0*t22
+    t24 = c*t21
+    t25 = t2*t24
+    t26 = t23 + t25
+    t27 = (1/12)*t17*t18
+    t28 = t1*t20*t27
+    t29 = c + q2
+    t30 = jnp.exp(-(9/2)/q2)
+    t31 = t22*t4
+    t32 = t24*t6
+    t33 = t31 + t32
+    t34 = t27*t30*t5
+    t35 = -c + q1
+    t36 = -t23 + t25
+    t37 = -c + q2
+    t38 = -t31 + t32
+    return (1/12)*t1*t17*t18*t19*t20*special.normal_cdf(-t26) + (1/12)*t1*t17*t18*t20*t35*special.normal_cdf(-t36) + (1/36)*t11*special.bvn_cdf(t2, t6, t7) + (1/36)*t11*special.bvn_cdf(t3, t10, t7) - 1/9*t12*t13*jnp.exp(-t16*(t14 + t15)) + (1/9)*t12*t13*jnp.exp(-t16*(-t14 + t15)) + (1/12)*t17*t18*t29*t30*t5*special.normal_cdf(-t33) + (1/12)*t17*t18*t30*t37*t5*special.normal_cdf(-t38) - t19*t28*special.normal_cdf(t26) - t28*t35*special.normal_cdf(t36) - t29*t34*special.normal_cdf(t33) - t34*t37*special.normal_cdf(t38) - t9*special.bvn_cdf(t10, t2, t7) - t9*special.bvn_cdf(t3, t6, t7)
 
 
 @jax.jit
-def nngp(q1, q2, c):
-    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]])."""
-    return _guarded(_nngp, dnngp, *_kernel_args(q1, q2, c))
+def nngp(q1, q2, c, edges=None):
+    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
+
+    ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    return on_edges(value, q1, q2, c, nngp_edges(q1) if edges is None else edges)
 
 
 @jax.jit
-def dnngp(q1, q2, c):
-    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem)."""
-    return _guarded(_dnngp, None, *_kernel_args(q1, q2, c))
+def dnngp(q1, q2, c, edges=None):
+    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem).
+
+    ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    return on_edges(value, q1, q2, c, dnngp_edges(q1) if edges is None else edges)
+
+
+@jax.jit
+def nngp_edges(q):
+    """(K(q, q, q), K(q, q, -q)) = (E[s(u)^2], E[s(u) s(-u)]), u ~ N(0, q): 1-D quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(activation, floored(q), KINKS)
+
+
+@jax.jit
+def dnngp_edges(q):
+    """(K'(q, q, q), K'(q, q, -q)) = (E[s'(u)^2], E[s'(u) s'(-u)]), u ~ N(0, q): quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(dactivation, floored(q), KINKS)

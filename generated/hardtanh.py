@@ -14,132 +14,47 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt
+from ._support.hermite import coefficients, edge_moments
+from ._support.piecewise import piecewise
+from ._support import special
+
 EXPRESSION = '-x*Heaviside(x - 1) + x*Heaviside(x + 1) + Heaviside(x - 1) + Heaviside(x + 1) - 1'
 NAME = 'hardtanh'
 CLOSED_FORM = True
 DERIVATIVE_IS_DISTRIBUTION = False
 HERMITE_DEGREE = 400
 KINKS = (-1.0, 1.0,)
-
-
-# -- domain guards: exact values on the closed domain, finite derivatives everywhere ---------
-#: Variances below this are raised to it (zero-norm inputs get the kernel's limit), by float bytes.
-_Q_FLOOR = {4: 1e-12, 8: 1e-30}
-#: Derivatives are taken at |rho| <= 1 - margin; values at the exact point. By float bytes.
-_RHO_MARGIN = {4: 1e-4, 8: 1e-8}
-#: Values are taken at |rho| <= 1 - margin: 0 unless the printed form is 0/0 at rho = +-1.
-_VALUE_MARGIN = {4: 1e-6, 8: 1e-10}
-
-
-def _as_float(*args):
-    """The arguments as arrays of one floating dtype (float32 stays float32)."""
-    dtype = jnp.result_type(*args, 1.0)
-    return tuple(jnp.asarray(a, dtype) for a in args)
-
-
-def _kernel_args(q1, q2, c):
-    """Floating q1, q2 in their own shapes (coefficients per variance stay small), c broadcast."""
-    q1, q2, c = _as_float(q1, q2, c)
-    return q1, q2, jnp.broadcast_to(c, jnp.broadcast_shapes(q1.shape, q2.shape, c.shape))
-
-
-def _sqrt(a):
-    """sqrt(max(a, 0)) with gradient 0 where a <= 0 (double-where, no inf * 0)."""
-    inside = a > 0
-    return jnp.where(inside, jnp.sqrt(jnp.where(inside, a, 1.0)), 0.0)
-
-
-def _arcsin(a):
-    """arcsin(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    return jnp.where(inside, jnp.arcsin(jnp.where(inside, a, 0.0)), jnp.sign(a) * (jnp.pi / 2))
-
-
-def _arccos(a):
-    """arccos(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    edge = jnp.where(a > 0, 0.0, jnp.pi)
-    return jnp.where(inside, jnp.arccos(jnp.where(inside, a, 0.0)), edge)
-
-
-def _project(q1, q2, c, margin):
-    """Variances floored at _Q_FLOOR; c clipped to |c| <= (1 - margin) sqrt(q1 q2)."""
-    floor = _Q_FLOOR.get(c.dtype.itemsize, _Q_FLOOR[4])
-    q1 = jnp.where(q1 > floor, q1, floor)
-    q2 = jnp.where(q2 > floor, q2, floor)
-    bound = (1.0 - margin) * (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return q1, q2, jnp.where(c > bound, bound, jnp.where(c < -bound, -bound, c))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _guarded(fn, dfn_dc, q1, q2, c):
-    """fn at the projected point: values on |rho| <= 1, limits at q = 0."""
-    return fn(*_project(q1, q2, c, _VALUE_MARGIN.get(c.dtype.itemsize, _VALUE_MARGIN[4])))
-
-
-@_guarded.defjvp
-def _guarded_jvp(fn, dfn_dc, primals, tangents):
-    """Derivatives at the point moved inside by _RHO_MARGIN (straight through the projection);
-    the c-derivative is dfn_dc exactly when given (Price's theorem: dK/dc = K')."""
-    q1, q2, c = primals
-    value = _guarded(fn, dfn_dc, q1, q2, c)
-    inner = _project(q1, q2, c, _RHO_MARGIN.get(c.dtype.itemsize, _RHO_MARGIN[4]))
-    if dfn_dc is None:
-        return value, jax.jvp(fn, inner, tangents)[1]
-    dq1, dq2, dc = tangents
-    _, along_q = jax.jvp(fn, inner, (dq1, dq2, jnp.zeros_like(dc)))
-    return value, along_q + dfn_dc(q1, q2, c) * dc
-
-
-def _piecewise(x, pieces):
-    """sum_i w_i(x) p_i(x clamped to interval i), w_i = H(x - r_i) - H(x - r_(i+1)), H(0) = 1/2.
-
-    Each smooth piece is evaluated only inside its own interval, so a piece that overflows
-    elsewhere (exp(x) of ELU's left piece at x = 1000) never leaks inf or NaN."""
-    edges = (None, *KINKS, None)
-    steps = [1.0] + [jnp.heaviside(x - r, 0.5) for r in KINKS] + [0.0]
-    total = jnp.zeros_like(x)
-    for i, piece in enumerate(pieces):
-        lo, hi = edges[i], edges[i + 1]
-        inside = x
-        if lo is not None:
-            inside = jnp.where(inside < lo, lo, inside)
-        if hi is not None:
-            inside = jnp.where(inside > hi, hi, inside)
-        total = total + (steps[i] - steps[i + 1]) * piece(inside)
-    return total
+#: Value margins (float32, float64): nudged inside, the printed form is 0/0 at rho = +-1
+VALUE_MARGINS = (1e-05, 1e-10)
 
 
 @jax.jit
 def activation(x):
     """s(x) = -x*Heaviside(x - 1) + x*Heaviside(x + 1) + Heaviside(x - 1) + Heaviside(x + 1) - 1."""
-    (x,) = _as_float(x)
-    return jnp.broadcast_to(_piecewise(x, (lambda x: -1, lambda x: x, lambda x: 1)), x.shape).astype(x.dtype)
+    (x,) = as_float(x)
+    return jnp.broadcast_to(piecewise(x, KINKS, (lambda x: -1, lambda x: x, lambda x: 1)), x.shape).astype(x.dtype)
 
 
 @jax.jit
 def dactivation(x):
     """s'(x) by forward-mode differentiation of activation (Dirac deltas at jumps
     dropped; the mean of both one-sided slopes at a kink)."""
-    (x,) = _as_float(x)
+    (x,) = as_float(x)
     return jax.jvp(activation, (x,), (jnp.ones_like(x),))[1]
 
 
 @functools.partial(jax.jit, static_argnames="degree")
 def hermite(q, degree=HERMITE_DEGREE):
     """a_k(q) = E[s(sqrt(q) z) h_k(z)], k = 0..degree, h_k = He_k / sqrt(k!), z ~ N(0, 1)."""
-    from dualcalc.runtime import hermite as _hermite
-
-    return _hermite.coefficients(activation, q, degree, breakpoints=KINKS)
+    return coefficients(activation, q, degree, KINKS)
 
 
 def _nngp(q1, q2, c):
     """K(q1, q2, c), closed form."""
-    from dualcalc.runtime import special as _special
-
-    t0 = _sqrt(q1)
+    t0 = safe_sqrt(q1)
     t1 = t0**(-1)
-    t2 = _sqrt(q2)
+    t2 = safe_sqrt(q2)
     t3 = t2**(-1)
     t4 = -t1
     t5 = -t3
@@ -149,44 +64,63 @@ def _nngp(q1, q2, c):
     t9 = 1 - c
     t10 = 2*c
     t11 = q1 + q2
-    t12 = -c**2 + q1*q2
-    t13 = (1/2)/t12
-    t14 = _sqrt(t12)
-    t15 = t14/jnp.pi
-    t16 = t14**(-1)
-    t17 = t0*t16
-    t18 = t16*t7
-    t19 = t17 + t18
-    t20 = 0.3989422804014327
-    t21 = t0*t20*jnp.exp(-(1/2)/q1)
-    t22 = t16*t2
-    t23 = c*t16*t3
-    t24 = t22 + t23
-    t25 = t2*t20*jnp.exp(-(1/2)/q2)
-    t26 = -t17 + t18
-    t27 = -t22 + t23
-    return -t15*jnp.exp(-t13*(t10 + t11)) + t15*jnp.exp(-t13*(-t10 + t11)) + t21*_special.normal_cdf(-t19) - t21*_special.normal_cdf(t19) + t21*_special.normal_cdf(-t26) - t21*_special.normal_cdf(t26) + t25*_special.normal_cdf(-t24) - t25*_special.normal_cdf(t24) + t25*_special.normal_cdf(-t27) - t25*_special.normal_cdf(t27) + t6*_special.bvn_cdf(t1, t3, t8) + t6*_special.bvn_cdf(t4, t5, t8) + t9*_special.bvn_cdf(t1, t5, t8) + t9*_special.bvn_cdf(t3, t4, t8) - _special.normal_cdf(t1) - _special.normal_cdf(t3) - _special.normal_cdf(t4) - _special.normal_cdf(t5) + 1
+    t12 = (1/2)/(-c**2 + q1*q2)
+    t13 = cs_gap(q1, q2, c)
+    t14 = t13/jnp.pi
+    t15 = t13**(-1)
+    t16 = t0*t15
+    t17 = t15*t7
+    t18 = t16 + t17
+    t19 = 0.3989422804014327
+    t20 = t0*t19*jnp.exp(-(1/2)/q1)
+    t21 = t15*t2
+    t22 = c*t15*t3
+    t23 = t21 + t22
+    t24 = t19*t2*jnp.exp(-(1/2)/q2)
+    t25 = -t16 + t17
+    t26 = -t21 + t22
+    return -t14*jnp.exp(-t12*(t10 + t11)) + t14*jnp.exp(-t12*(-t10 + t11)) + t20*special.normal_cdf(-t18) - t20*special.normal_cdf(t18) + t20*special.normal_cdf(-t25) - t20*special.normal_cdf(t25) + t24*special.normal_cdf(-t23) - t24*special.normal_cdf(t23) + t24*special.normal_cdf(-t26) - t24*special.normal_cdf(t26) + t6*special.bvn_cdf(t1, t3, t8) + t6*special.bvn_cdf(t4, t5, t8) + t9*special.bvn_cdf(t1, t5, t8) + t9*special.bvn_cdf(t3, t4, t8) - special.normal_cdf(t1) - special.normal_cdf(t3) - special.normal_cdf(t4) - special.normal_cdf(t5) + 1
 
 
 def _dnngp(q1, q2, c):
     """K'(q1, q2, c), closed form."""
-    from dualcalc.runtime import special as _special
-
-    t0 = (1/_sqrt(q1))
-    t1 = (1/_sqrt(q2))
+    t0 = (1/safe_sqrt(q1))
+    t1 = (1/safe_sqrt(q2))
     t2 = c*t0*t1
     t3 = -t0
     t4 = -t1
-    return _special.bvn_cdf(t0, t1, t2) - _special.bvn_cdf(t3, t1, t2) + _special.bvn_cdf(t3, t4, t2) - _special.bvn_cdf(t4, t0, t2)
+    return special.bvn_cdf(t0, t1, t2) - special.bvn_cdf(t3, t1, t2) + special.bvn_cdf(t3, t4, t2) - special.bvn_cdf(t4, t0, t2)
 
 
 @jax.jit
-def nngp(q1, q2, c):
-    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]])."""
-    return _guarded(_nngp, dnngp, *_kernel_args(q1, q2, c))
+def nngp(q1, q2, c, edges=None):
+    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
+
+    ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    return on_edges(value, q1, q2, c, nngp_edges(q1) if edges is None else edges)
 
 
 @jax.jit
-def dnngp(q1, q2, c):
-    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem)."""
-    return _guarded(_dnngp, None, *_kernel_args(q1, q2, c))
+def dnngp(q1, q2, c, edges=None):
+    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem).
+
+    ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    return on_edges(value, q1, q2, c, dnngp_edges(q1) if edges is None else edges)
+
+
+@jax.jit
+def nngp_edges(q):
+    """(K(q, q, q), K(q, q, -q)) = (E[s(u)^2], E[s(u) s(-u)]), u ~ N(0, q): 1-D quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(activation, floored(q), KINKS)
+
+
+@jax.jit
+def dnngp_edges(q):
+    """(K'(q, q, q), K'(q, q, -q)) = (E[s'(u)^2], E[s'(u) s'(-u)]), u ~ N(0, q): quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(dactivation, floored(q), KINKS)

@@ -14,87 +14,23 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from ._support.guards import as_float, floored, guarded, kernel_args
+from ._support.hermite import coefficients
+
 EXPRESSION = 'x'
 NAME = 'identity'
 CLOSED_FORM = True
 DERIVATIVE_IS_DISTRIBUTION = False
 HERMITE_DEGREE = 8
 KINKS = ()
-
-
-# -- domain guards: exact values on the closed domain, finite derivatives everywhere ---------
-#: Variances below this are raised to it (zero-norm inputs get the kernel's limit), by float bytes.
-_Q_FLOOR = {4: 1e-12, 8: 1e-30}
-#: Derivatives are taken at |rho| <= 1 - margin; values at the exact point. By float bytes.
-_RHO_MARGIN = {4: 1e-4, 8: 1e-8}
-#: Values are taken at |rho| <= 1 - margin: 0 unless the printed form is 0/0 at rho = +-1.
-_VALUE_MARGIN = {4: 0.0, 8: 0.0}
-
-
-def _as_float(*args):
-    """The arguments as arrays of one floating dtype (float32 stays float32)."""
-    dtype = jnp.result_type(*args, 1.0)
-    return tuple(jnp.asarray(a, dtype) for a in args)
-
-
-def _kernel_args(q1, q2, c):
-    """Floating q1, q2 in their own shapes (coefficients per variance stay small), c broadcast."""
-    q1, q2, c = _as_float(q1, q2, c)
-    return q1, q2, jnp.broadcast_to(c, jnp.broadcast_shapes(q1.shape, q2.shape, c.shape))
-
-
-def _sqrt(a):
-    """sqrt(max(a, 0)) with gradient 0 where a <= 0 (double-where, no inf * 0)."""
-    inside = a > 0
-    return jnp.where(inside, jnp.sqrt(jnp.where(inside, a, 1.0)), 0.0)
-
-
-def _arcsin(a):
-    """arcsin(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    return jnp.where(inside, jnp.arcsin(jnp.where(inside, a, 0.0)), jnp.sign(a) * (jnp.pi / 2))
-
-
-def _arccos(a):
-    """arccos(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    edge = jnp.where(a > 0, 0.0, jnp.pi)
-    return jnp.where(inside, jnp.arccos(jnp.where(inside, a, 0.0)), edge)
-
-
-def _project(q1, q2, c, margin):
-    """Variances floored at _Q_FLOOR; c clipped to |c| <= (1 - margin) sqrt(q1 q2)."""
-    floor = _Q_FLOOR.get(c.dtype.itemsize, _Q_FLOOR[4])
-    q1 = jnp.where(q1 > floor, q1, floor)
-    q2 = jnp.where(q2 > floor, q2, floor)
-    bound = (1.0 - margin) * (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return q1, q2, jnp.where(c > bound, bound, jnp.where(c < -bound, -bound, c))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _guarded(fn, dfn_dc, q1, q2, c):
-    """fn at the projected point: values on |rho| <= 1, limits at q = 0."""
-    return fn(*_project(q1, q2, c, _VALUE_MARGIN.get(c.dtype.itemsize, _VALUE_MARGIN[4])))
-
-
-@_guarded.defjvp
-def _guarded_jvp(fn, dfn_dc, primals, tangents):
-    """Derivatives at the point moved inside by _RHO_MARGIN (straight through the projection);
-    the c-derivative is dfn_dc exactly when given (Price's theorem: dK/dc = K')."""
-    q1, q2, c = primals
-    value = _guarded(fn, dfn_dc, q1, q2, c)
-    inner = _project(q1, q2, c, _RHO_MARGIN.get(c.dtype.itemsize, _RHO_MARGIN[4]))
-    if dfn_dc is None:
-        return value, jax.jvp(fn, inner, tangents)[1]
-    dq1, dq2, dc = tangents
-    _, along_q = jax.jvp(fn, inner, (dq1, dq2, jnp.zeros_like(dc)))
-    return value, along_q + dfn_dc(q1, q2, c) * dc
+#: Value margins (float32, float64): exact
+VALUE_MARGINS = (0.0, 0.0)
 
 
 @jax.jit
 def activation(x):
     """s(x) = x."""
-    (x,) = _as_float(x)
+    (x,) = as_float(x)
     return jnp.broadcast_to(x, x.shape).astype(x.dtype)
 
 
@@ -102,16 +38,14 @@ def activation(x):
 def dactivation(x):
     """s'(x) by forward-mode differentiation of activation (Dirac deltas at jumps
     dropped; the mean of both one-sided slopes at a kink)."""
-    (x,) = _as_float(x)
+    (x,) = as_float(x)
     return jax.jvp(activation, (x,), (jnp.ones_like(x),))[1]
 
 
 @functools.partial(jax.jit, static_argnames="degree")
 def hermite(q, degree=HERMITE_DEGREE):
     """a_k(q) = E[s(sqrt(q) z) h_k(z)], k = 0..degree, h_k = He_k / sqrt(k!), z ~ N(0, 1)."""
-    from dualcalc.runtime import hermite as _hermite
-
-    return _hermite.coefficients(activation, q, degree, breakpoints=KINKS)
+    return coefficients(activation, q, degree, KINKS)
 
 
 def _nngp(q1, q2, c):
@@ -125,12 +59,34 @@ def _dnngp(q1, q2, c):
 
 
 @jax.jit
-def nngp(q1, q2, c):
-    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]])."""
-    return _guarded(_nngp, dnngp, *_kernel_args(q1, q2, c))
+def nngp(q1, q2, c, edges=None):
+    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
+
+    ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    return value
 
 
 @jax.jit
-def dnngp(q1, q2, c):
-    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem)."""
-    return _guarded(_dnngp, None, *_kernel_args(q1, q2, c))
+def dnngp(q1, q2, c, edges=None):
+    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem).
+
+    ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    return value
+
+
+@jax.jit
+def nngp_edges(q):
+    """(K(q, q, q), K(q, q, -q)) = (E[s(u)^2], E[s(u) s(-u)]), u ~ N(0, q)."""
+    (q,) = as_float(q)
+    return nngp(q, q, q), nngp(q, q, -q)
+
+
+@jax.jit
+def dnngp_edges(q):
+    """(K'(q, q, q), K'(q, q, -q)) = (E[s'(u)^2], E[s'(u) s'(-u)]), u ~ N(0, q)."""
+    (q,) = as_float(q)
+    return dnngp(q, q, q), dnngp(q, q, -q)

@@ -16,7 +16,7 @@ from dualcalc.derivation.special import (
     _bvn_mpmath,
     bvn_cdf_numpy,
 )
-from dualcalc.runtime import special as jspecial
+from dualcalc.runtime._support import special as jspecial
 
 
 def _cases(seed: int, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

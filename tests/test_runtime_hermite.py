@@ -10,7 +10,7 @@ import pytest
 from dualcalc import parse
 from dualcalc.derivation.hermite import HermiteDual
 from dualcalc.derivation.quadrature import hermite_coefficients_mp
-from dualcalc.runtime.hermite import (
+from dualcalc.runtime._support.hermite import (
     coefficients,
     correlation,
     hermite_dnngp,

@@ -65,10 +65,11 @@ def _report(name: str, outcome: object) -> None:
 
 def _check(names: list[str], folder: Path) -> int:
     from dualcalc.codegen.slug import slug_of
+    from dualcalc.codegen.support import stale_support
     from dualcalc.codegen.template import render_module
     from dualcalc.derivation.derivation import derive
 
-    stale = []
+    stale = [str(path) for path in stale_support(folder)]
     for name in names:
         derivation = derive(name)
         path = folder / f"{slug_of(derivation.activation)}.py"

@@ -50,14 +50,18 @@ def run(args: argparse.Namespace) -> int:
     path = folder / f"{entry.slug}.py"
     digest = sha256_hex(path.read_bytes()) if path.is_file() else None
     check = "matches" if digest == entry.sha256 else ("MISSING" if digest is None else "MISMATCH")
-    residual = "n/a" if entry.residual is None else f"{entry.residual:.2e}"
+    verified = (
+        "n/a (Hermite route)"
+        if entry.verified_to is None
+        else f"max relative error vs 2-D quadrature below {entry.verified_to:.0e}"
+    )
     lines = [
         f"module       {path}",
         f"slug         {entry.slug}",
         f"name         {entry.name}",
         f"s(x)         {entry.expression}",
         f"route        {'closed form' if entry.closed_form else 'Hermite (Mehler series)'}",
-        f"residual     {residual} (max relative error vs quadrature at derivation time)",
+        f"verified     {verified}",
         f"sha256       {entry.sha256} ({check})",
         "functions    nngp(q1, q2, c), dnngp(q1, q2, c), hermite(q, degree), activation(x), "
         "dactivation(x)",

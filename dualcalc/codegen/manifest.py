@@ -1,7 +1,9 @@
 """``generated/index.json``: one entry per generated module, read and written under a lock.
 
 Each entry holds the canonical expression, slug, display name, closed_form, the sha256 of
-the module file, the derivation in LaTeX and the verification residual. The index is
+the module file, the derivation in LaTeX and the tolerance its closed form was verified to
+(a bound, never a measured floating-point residual: committed files must be a function of
+the source and the expression alone, the same on every processor). The index is
 written atomically (``atomic.write_atomic``) while holding an exclusive ``flock`` on the
 folder itself, so concurrent generators never lose each other's entries or leave a torn
 index; readers take a shared lock so a file and its entry are always seen together.
@@ -27,7 +29,7 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks, atomic wri
     fcntl = None
 
 INDEX_NAME = "index.json"
-FORMAT = 1
+FORMAT = 2
 
 
 class GeneratedModuleError(DualcalcError):
@@ -44,7 +46,7 @@ class Entry:
     closed_form: bool
     sha256: str
     latex: dict[str, Any]
-    residual: float | None
+    verified_to: float | None  # closed forms: max relative error vs quadrature is below this
 
 
 def sha256_hex(data: bytes) -> str:

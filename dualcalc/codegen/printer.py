@@ -1,14 +1,15 @@
 """Printing sympy expressions as float32-safe JAX source (a ``JaxPrinter`` subclass).
 
 The printer owns how each function becomes JAX code: square roots, arcsin and arccos go
-through the domain guards ``_sqrt``, ``_arcsin``, ``_arccos`` that every generated module
-defines (finite values and gradients at the domain edge); ``atan2`` goes through the
-module's ``_atan2``, plain arithmetic that vectorises (XLA's CPU atan2 is a scalar libm
-call, about 4x slower); ``log(1 + exp(a))`` becomes ``jnp.logaddexp(0.0, a)`` and
+through the domain guards ``safe_sqrt``, ``safe_arcsin``, ``safe_arccos`` of the support
+package (finite values and gradients at the domain edge); ``atan2`` goes through its
+``fast_atan2``, plain arithmetic that vectorises (XLA's CPU atan2 is a scalar libm call,
+about 4x slower); ``log(1 + exp(a))`` becomes ``jnp.logaddexp(0.0, a)`` and
 ``1 / (1 + exp(a))`` becomes ``jax.nn.sigmoid(-a)`` (no overflow at large |a|); numeric
 constants are printed as correctly rounded Python floats (weakly typed, so float32 inputs
 stay float32). The project's special functions (``dualcalc.derivation.special``) map by
-class name to ``dualcalc.runtime.special``.
+class name to the support package's ``special`` module. ``usage`` records which support
+names the printed code needs, so the template imports exactly those.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from sympy.printing.numpy import JaxPrinter
 from sympy.printing.precedence import PRECEDENCE
 
 from dualcalc.errors import DerivationError
+from dualcalc.expression.symbols import Q1, Q2, C
 
-#: Module whose sympy Function subclasses have pure-JAX twins in dualcalc.runtime.special.
+#: Module whose sympy Function subclasses have pure-JAX twins in the support package's special.
 SPECIAL_MODULE = "dualcalc.derivation.special"
-#: sympy class name -> function name in ``dualcalc.runtime.special`` (else the snake_case name).
+#: sympy class name -> function name in ``_support.special`` (else the snake_case name).
 SPECIAL_JAX = {"BivariateNormalCDF": "bvn_cdf", "NormalCDF": "normal_cdf", "Dawson": "dawson"}
 
 #: sympy function class name -> JAX callable as printed in a generated module.
@@ -38,9 +40,9 @@ _FUNCTIONS = {
     "sinh": "jnp.sinh",
     "cosh": "jnp.cosh",
     "atan": "jnp.arctan",
-    "atan2": "_atan2",
-    "asin": "_arcsin",
-    "acos": "_arccos",
+    "atan2": "fast_atan2",
+    "asin": "safe_arcsin",
+    "acos": "safe_arccos",
     "erf": "jsp.erf",
     "erfc": "jsp.erfc",
     "Abs": "jnp.abs",
@@ -52,12 +54,24 @@ _FUNCTIONS = {
 _CONSTANTS = {sp.pi: "jnp.pi", sp.E: "jnp.e"}
 
 
+#: Printed names that come from the support package, by its module.
+SUPPORT_NAMES = {
+    "safe_sqrt": "guards",
+    "safe_arcsin": "guards",
+    "safe_arccos": "guards",
+    "fast_atan2": "atan2",
+    "cs_gap": "guards",
+}
+#: q1 q2 - c^2: its square root is the Cauchy-Schwarz gap, printed as ``cs_gap``.
+_GAP = sp.expand(Q1 * Q2 - C**2)
+
+
 @dataclass
 class Usage:
     """Which optional imports the printed code needs."""
 
     scipy_special: bool = False
-    atan2: bool = False
+    support: set[str] = field(default_factory=set)
     special: set[str] = field(default_factory=set)
 
 
@@ -95,7 +109,8 @@ class KernelPrinter(JaxPrinter):
     def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
         base, exponent = expr.as_base_exp()
         if exponent.is_Rational and exponent.q == 2:
-            root = f"_sqrt({self._print(base)})"
+            self.usage.support.add("safe_sqrt")
+            root = f"safe_sqrt({self._print(base)})"
             if exponent.p == 1:
                 return root
             if exponent.p == -1:
@@ -121,13 +136,13 @@ class KernelPrinter(JaxPrinter):
         if type(expr).__module__ == SPECIAL_MODULE:
             target = _special_target(name)
             self.usage.special.add(target)
-            return f"_special.{target}({self._args(expr)})"
+            return f"special.{target}({self._args(expr)})"
         if name not in _FUNCTIONS:
             raise DerivationError(f"code generation does not support the function {name}")
         if _FUNCTIONS[name].startswith("jsp."):
             self.usage.scipy_special = True
-        if name == "atan2":
-            self.usage.atan2 = True
+        if _FUNCTIONS[name] in SUPPORT_NAMES:
+            self.usage.support.add(_FUNCTIONS[name])
         return f"{_FUNCTIONS[name]}({self._args(expr)})"
 
     _print_exp = _print_log = _print_sin = _print_cos = _print_tan = _print_Function
@@ -141,6 +156,10 @@ class KernelPrinter(JaxPrinter):
     def _print_Softplus(self, expr: sp.Function) -> str:
         return f"jnp.logaddexp(0.0, {self._print(expr.args[0])})"
 
+    def _print_CsGap(self, expr: sp.Function) -> str:
+        self.usage.support.add("cs_gap")
+        return f"cs_gap({self._args(expr)})"
+
     def _print_Heaviside(self, expr: sp.Heaviside) -> str:
         return f"jnp.heaviside({self._print(expr.args[0])}, 0.5)"
 
@@ -149,13 +168,13 @@ class KernelPrinter(JaxPrinter):
 
 
 def _special_target(name: str) -> str:
-    """The ``dualcalc.runtime.special`` function implementing special function ``name``."""
-    from dualcalc.runtime import special as runtime_special
+    """The support package's ``special`` function implementing special function ``name``."""
+    from dualcalc.runtime._support import special as runtime_special
 
     target = SPECIAL_JAX.get(name) or re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
     if not callable(getattr(runtime_special, target, None)):
         raise DerivationError(
-            f"special function {name} has no JAX implementation dualcalc.runtime.special.{target}"
+            f"special function {name} has no JAX implementation _support.special.{target}"
         )
     return target
 
@@ -186,6 +205,12 @@ class Sigmoid(sp.Function):
     nargs = 1
 
 
+class CsGap(sp.Function):
+    """Marker for sqrt(q1 q2 - c^2), printed as the support's edge-snapped ``cs_gap``."""
+
+    nargs = 3
+
+
 class Softplus(sp.Function):
     """Marker for log(1 + exp(a)), printed as the overflow-safe ``jnp.logaddexp(0, a)``."""
 
@@ -206,7 +231,51 @@ def stable_forms(expr: sp.Expr) -> sp.Expr:
 
 def prepare(expr: sp.Expr) -> sp.Expr:
     """The expression rewritten into the numerically stable forms the printer knows."""
-    return stable_angles(stable_forms(expr))
+    return cauchy_schwarz_gaps(stable_angles(stable_forms(distributed_extremes(expr))))
+
+
+#: Numbers beyond 10^+-EXTREME overflow or underflow float32 when printed as literals.
+EXTREME = 30
+
+
+def _extreme(number: sp.Expr) -> bool:
+    return number.is_Number and number != 0 and abs(sp.log(abs(number), 10)) > EXTREME
+
+
+def distributed_extremes(expr: sp.Expr) -> sp.Expr:
+    """c (a + b x) -> (c a) + (c b) x where c or the a, b are beyond 10^+-30.
+
+    Exact rational arithmetic can leave a tiny coefficient times a sum of huge ones (SELU:
+    5.5e-63 (1e62 c + 2.8e62)); printed as floats, 1e62 overflows float32. Their products
+    are moderate, so the coefficient goes inside the sum.
+    """
+
+    def target(e: sp.Expr) -> bool:
+        if not e.is_Mul:
+            return False
+        coeff, rest = e.as_coeff_Mul()
+        sums = [a for a in sp.Mul.make_args(rest) if a.is_Add]
+        if coeff == 1 or not sums:
+            return False
+        inner = [t.as_coeff_Mul()[0] for t in sums[0].args]
+        return _extreme(coeff) or any(_extreme(n) for n in inner)
+
+    def distribute(e: sp.Expr) -> sp.Expr:
+        coeff, rest = e.as_coeff_Mul()
+        factors = list(sp.Mul.make_args(rest))
+        index = next(i for i, a in enumerate(factors) if a.is_Add)
+        inside = sp.Add(*[coeff * t for t in factors[index].args])
+        return sp.Mul(inside, *factors[:index], *factors[index + 1 :])
+
+    return expr.replace(target, distribute)
+
+
+def cauchy_schwarz_gaps(expr: sp.Expr) -> sp.Expr:
+    """(q1 q2 - c^2)^(p/2) -> CsGap(q1, q2, c)^p, before CSE can split the gap apart."""
+    return expr.replace(
+        lambda e: e.is_Pow and e.exp.is_Rational and e.exp.q == 2 and sp.expand(e.base) == _GAP,
+        lambda e: CsGap(Q1, Q2, C) ** e.exp.p,
+    )
 
 
 def stable_angles(expr: sp.Expr) -> sp.Expr:

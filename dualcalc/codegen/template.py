@@ -1,20 +1,25 @@
 """The generated-module template: a derivation -> the source text of one small JAX module.
 
-Owns the layout of every file in ``generated/``: header docstring, constants, the domain
-guards (float32-safe), ``activation`` / ``dactivation``, ``nngp`` / ``dnngp`` (printed closed
-form, or Mehler's series over the runtime's per-variance Hermite coefficients) and
-``hermite``. Expressions are printed by ``KernelPrinter``; everything else is fixed text,
-so the output is a pure, deterministic function of the derivation.
+Owns the layout of every file in ``generated/``: header docstring, imports of the support
+package (``dualcalc/runtime/_support``, copied to ``generated/_support``), constants,
+``activation`` / ``dactivation``, ``hermite`` (a_k(q) per variance), ``nngp`` / ``dnngp``
+(printed closed form, or Mehler's series, behind the domain guards) and ``nngp_edges`` /
+``dnngp_edges`` (the duals at rho = +-1 for equal variances: from the closed form where it is
+exact there, else by 1-D quadrature, which ``nngp`` / ``dnngp`` then use on the edge).
+Expressions are printed by ``KernelPrinter``; everything else is fixed text, so the output is
+a pure, deterministic function of the derivation.
 """
 
 from __future__ import annotations
 
-import itertools
+import threading
+import types
+import warnings
 from typing import Any
 
 import sympy as sp
 
-from dualcalc.codegen.printer import KernelPrinter, prepare
+from dualcalc.codegen.printer import SUPPORT_NAMES, KernelPrinter, prepare
 from dualcalc.codegen.slug import canonical_name
 from dualcalc.errors import DerivationError
 from dualcalc.expression.canonical import kink_of
@@ -22,239 +27,249 @@ from dualcalc.expression.symbols import Q1, Q2, C
 
 INDENT = "    "
 
-GUARDS = '''
-# -- domain guards: exact values on the closed domain, finite derivatives everywhere ---------
-#: Variances below this are raised to it (zero-norm inputs get the kernel's limit), by float bytes.
-_Q_FLOOR = {4: 1e-12, 8: 1e-30}
-#: Derivatives are taken at |rho| <= 1 - margin; values at the exact point. By float bytes.
-_RHO_MARGIN = {4: 1e-4, 8: 1e-8}
-#: Values are taken at |rho| <= 1 - margin: 0 unless the printed form is 0/0 at rho = +-1.
-_VALUE_MARGIN = {VALUE_MARGIN}
-
-
-def _as_float(*args):
-    """The arguments as arrays of one floating dtype (float32 stays float32)."""
-    dtype = jnp.result_type(*args, 1.0)
-    return tuple(jnp.asarray(a, dtype) for a in args)
-
-
-def _kernel_args(q1, q2, c):
-    """Floating q1, q2 in their own shapes (coefficients per variance stay small), c broadcast."""
-    q1, q2, c = _as_float(q1, q2, c)
-    return q1, q2, jnp.broadcast_to(c, jnp.broadcast_shapes(q1.shape, q2.shape, c.shape))
-
-
-def _sqrt(a):
-    """sqrt(max(a, 0)) with gradient 0 where a <= 0 (double-where, no inf * 0)."""
-    inside = a > 0
-    return jnp.where(inside, jnp.sqrt(jnp.where(inside, a, 1.0)), 0.0)
-
-
-def _arcsin(a):
-    """arcsin(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    return jnp.where(inside, jnp.arcsin(jnp.where(inside, a, 0.0)), jnp.sign(a) * (jnp.pi / 2))
-
-
-def _arccos(a):
-    """arccos(a) with a clipped to [-1, 1], gradient 0 where |a| >= 1."""
-    inside = jnp.abs(a) < 1
-    edge = jnp.where(a > 0, 0.0, jnp.pi)
-    return jnp.where(inside, jnp.arccos(jnp.where(inside, a, 0.0)), edge)
-
-
-def _project(q1, q2, c, margin):
-    """Variances floored at _Q_FLOOR; c clipped to |c| <= (1 - margin) sqrt(q1 q2)."""
-    floor = _Q_FLOOR.get(c.dtype.itemsize, _Q_FLOOR[4])
-    q1 = jnp.where(q1 > floor, q1, floor)
-    q2 = jnp.where(q2 > floor, q2, floor)
-    bound = (1.0 - margin) * (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return q1, q2, jnp.where(c > bound, bound, jnp.where(c < -bound, -bound, c))
-
-
-@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1))
-def _guarded(fn, dfn_dc, q1, q2, c):
-    """fn at the projected point: values on |rho| <= 1, limits at q = 0."""
-    return fn(*_project(q1, q2, c, _VALUE_MARGIN.get(c.dtype.itemsize, _VALUE_MARGIN[4])))
-
-
-@_guarded.defjvp
-def _guarded_jvp(fn, dfn_dc, primals, tangents):
-    """Derivatives at the point moved inside by _RHO_MARGIN (straight through the projection);
-    the c-derivative is dfn_dc exactly when given (Price's theorem: dK/dc = K')."""
-    q1, q2, c = primals
-    value = _guarded(fn, dfn_dc, q1, q2, c)
-    inner = _project(q1, q2, c, _RHO_MARGIN.get(c.dtype.itemsize, _RHO_MARGIN[4]))
-    if dfn_dc is None:
-        return value, jax.jvp(fn, inner, tangents)[1]
-    dq1, dq2, dc = tangents
-    _, along_q = jax.jvp(fn, inner, (dq1, dq2, jnp.zeros_like(dc)))
-    return value, along_q + dfn_dc(q1, q2, c) * dc
-'''
-
-
-#: Emitted when a printed kernel contains atan2 (the arc-cosine angles of the kinked duals).
-ATAN2 = '''
-
-# -- atan2 as plain arithmetic: XLA's CPU atan2 is a scalar libm call, this one vectorises ------
-#: Cephes' atan: atan(x) = x + x z P(z) / Q(z), z = x^2, for |x| <= 0.66 (Q monic).
-_ATAN_P = (-8.750608600031904122785e-1, -1.615753718733365076637e1, -7.500855792314704667340e1,
-           -1.228866684490136173410e2, -6.485021904942025371773e1)
-_ATAN_Q = (2.485846490142306297962e1, 1.650270098316988542046e2, 4.328810604912902668951e2,
-           4.853903996359136964868e2, 1.945506571482613964425e2)
-#: pi/4 = float(pi/4) + _ATAN_LOW / 2, pi/2 = float(pi/2) + _ATAN_LOW, pi = float(pi) + 2 _ATAN_LOW.
-_ATAN_LOW = 6.123233995736765886130e-17
-
-
-@jax.custom_jvp
-def _atan2(y, x):
-    """atan2(y, x) in [-pi, pi], 2 ulp: octant offset + Cephes' atan on [0, 1], one last division.
-
-    The angle is (offset q + sign u (q + z p)) / q with u the reduced ratio: the division comes
-    last, so XLA fuses the whole computation into it and stores one array when the angle has
-    several users (a select after it would be copied into each user, splitting the rest)."""
-    ay, ax = jnp.abs(y), jnp.abs(x)
-    steep = ay > ax
-    num, den = jnp.where(steep, ax, ay), jnp.where(steep, ay, ax)
-    ratio = jnp.where(num == den, 1.0, num / jnp.where(den == 0, 1.0, den))  # inf / inf
-    ratio = jnp.where(den == 0, 0.0, ratio)
-    high = ratio > 0.66  # atan(t) = pi/4 + atan((t - 1) / (t + 1))
-    u = jnp.where(high, (ratio - 1.0) / (ratio + 1.0), ratio)
-    z = u * u
-    p = (((_ATAN_P[0] * z + _ATAN_P[1]) * z + _ATAN_P[2]) * z + _ATAN_P[3]) * z + _ATAN_P[4]
-    q = ((((z + _ATAN_Q[0]) * z + _ATAN_Q[1]) * z + _ATAN_Q[2]) * z + _ATAN_Q[3]) * z + _ATAN_Q[4]
-    offset = jnp.where(high, jnp.pi / 4 + 0.5 * _ATAN_LOW, 0.0)
-    offset = jnp.where(steep, (jnp.pi / 2 + _ATAN_LOW) - offset, offset)
-    sign = jnp.where(steep, -1.0, 1.0)
-    left = jnp.signbit(x)
-    offset = jnp.where(left, (jnp.pi + 2 * _ATAN_LOW) - offset, offset)
-    sign = jnp.where(left, -sign, sign)
-    sign = jnp.where(jnp.signbit(y), -sign, sign)
-    offset = jnp.where(jnp.signbit(y), -offset, offset)
-    return (offset * q + sign * (u * q + u * (z * p))) / q
-
-
-@_atan2.defjvp
-def _atan2_jvp(primals, tangents):
-    """d atan2(y, x) = (x dy - y dx) / (x^2 + y^2)."""
-    y, x = primals
-    dy, dx = tangents
-    norm = x * x + y * y
-    safe = jnp.where(norm > 0, norm, 1.0)
-    return _atan2(y, x), jnp.where(norm > 0, (x * dy - y * dx) / safe, 0.0)
-'''
-
-PIECEWISE = '''
-
-def _piecewise(x, pieces):
-    """sum_i w_i(x) p_i(x clamped to interval i), w_i = H(x - r_i) - H(x - r_(i+1)), H(0) = 1/2.
-
-    Each smooth piece is evaluated only inside its own interval, so a piece that overflows
-    elsewhere (exp(x) of ELU's left piece at x = 1000) never leaks inf or NaN."""
-    edges = (None, *KINKS, None)
-    steps = [1.0] + [jnp.heaviside(x - r, 0.5) for r in KINKS] + [0.0]
-    total = jnp.zeros_like(x)
-    for i, piece in enumerate(pieces):
-        lo, hi = edges[i], edges[i + 1]
-        inside = x
-        if lo is not None:
-            inside = jnp.where(inside < lo, lo, inside)
-        if hi is not None:
-            inside = jnp.where(inside > hi, hi, inside)
-        total = total + (steps[i] - steps[i + 1]) * piece(inside)
-    return total
-'''
-
 HERMITE = '''
 
 @functools.partial(jax.jit, static_argnames="degree")
 def hermite(q, degree=HERMITE_DEGREE):
     """a_k(q) = E[s(sqrt(q) z) h_k(z)], k = 0..degree, h_k = He_k / sqrt(k!), z ~ N(0, 1)."""
-    from dualcalc.runtime import hermite as _hermite
-
-    return _hermite.coefficients(activation, q, degree, breakpoints=KINKS)
+    return coefficients(activation, q, degree, KINKS)
 '''
 
 MEHLER = '''
 
 def _nngp(q1, q2, c):
     """Mehler: K = sum_k a_k(q1) a_k(q2) rho^k, per-variance coefficients."""
-    from dualcalc.runtime import hermite as _hermite
-
     rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return _hermite.mehler_nngp(hermite(q1), hermite(q2), rho)
+    return mehler_nngp(hermite(q1), hermite(q2), rho)
 
 
 def _dnngp(q1, q2, c):
     """Mehler: K' = sum_k k a_k(q1) a_k(q2) rho^(k-1) / sqrt(q1 q2)."""
-    from dualcalc.runtime import hermite as _hermite
-
     rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return _hermite.mehler_dnngp(hermite(q1), hermite(q2), rho, q1, q2)
+    return mehler_dnngp(hermite(q1), hermite(q2), rho, q1, q2)
+'''
+
+#: The duals on the edge of their domain, by 1-D quadrature (kinks, nudged forms, series).
+QUADRATURE_EDGES = '''
+
+@jax.jit
+def nngp_edges(q):
+    """(K(q, q, q), K(q, q, -q)) = (E[s(u)^2], E[s(u) s(-u)]), u ~ N(0, q): 1-D quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(activation, floored(q), KINKS)
+'''
+
+QUADRATURE_DEDGES = '''
+
+@jax.jit
+def dnngp_edges(q):
+    """(K'(q, q, q), K'(q, q, -q)) = (E[s'(u)^2], E[s'(u) s'(-u)]), u ~ N(0, q): quadrature."""
+    (q,) = as_float(q)
+    return edge_moments(dactivation, floored(q), KINKS)
+'''
+
+#: The duals on the edge of their domain from the closed form itself (exact there).
+CLOSED_EDGES = '''
+
+@jax.jit
+def nngp_edges(q):
+    """(K(q, q, q), K(q, q, -q)) = (E[s(u)^2], E[s(u) s(-u)]), u ~ N(0, q)."""
+    (q,) = as_float(q)
+    return nngp(q, q, q), nngp(q, q, -q)
+'''
+
+CLOSED_DEDGES = '''
+
+@jax.jit
+def dnngp_edges(q):
+    """(K'(q, q, q), K'(q, q, -q)) = (E[s'(u)^2], E[s'(u) s'(-u)]), u ~ N(0, q)."""
+    (q,) = as_float(q)
+    return dnngp(q, q, q), dnngp(q, q, -q)
 '''
 
 NNGP = '''
 
 @jax.jit
-def nngp(q1, q2, c):
-    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]])."""
-    return _guarded(_nngp, {price}, *_kernel_args(q1, q2, c))
+def nngp(q1, q2, c, edges=None):
+    """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
+
+    ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_nngp, {price}, VALUE_MARGINS, q1, q2, c)
+{edge_line}
 '''
 
 DNNGP = '''
 
 @jax.jit
-def dnngp(q1, q2, c):
-    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem)."""
-    return _guarded(_dnngp, None, *_kernel_args(q1, q2, c))
+def dnngp(q1, q2, c, edges=None):
+    """K'(q1, q2, c) = E[s'(u) s'(v)] = dK/dc (Price's theorem).
+
+    ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
+    q1, q2, c = kernel_args(q1, q2, c)
+    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+{edge_line}
 '''
+
+#: The last line of nngp / dnngp: the value, or the value with exact edges from quadrature.
+PLAIN_RETURN = "    return value"
+EDGE_RETURN = "    return on_edges(value, q1, q2, c, {edges}(q1) if edges is None else edges)"
 
 DNNGP_DISTRIBUTION = '''
 
-def dnngp(q1, q2, c):
+def dnngp(q1, q2, c, edges=None):
     """K' = E[s'(u) s'(v)] is a Dirac-delta distribution here (s jumps), not a function."""
-    from dualcalc.errors import DerivationError
-
-    raise DerivationError(
+    raise ValueError(
         "s is discontinuous, so s' contains a Dirac delta and K' = E[s'(u) s'(v)] is a "
         "distribution: NTKs of this activation are not defined (NNGP kernels are)"
     )
+
+
+def dnngp_edges(q):
+    """K' is a distribution here (see dnngp)."""
+    return dnngp(q, q, q)
 '''
+
+#: Package that generated source is executed in: ``from ._support...`` resolves to the
+#: installed ``dualcalc.runtime._support``, the same code as ``generated/_support``.
+RUNTIME_PACKAGE = "dualcalc.runtime"
 
 
 def render_module(derivation: Any) -> str:
-    """Source text of the generated module for a derivation (pure and deterministic)."""
-    source = _render(derivation, EXACT_VALUES)
-    if derivation.closed_form and not _finite_at_rho_one(source, derivation):
-        source = _render(derivation, NUDGED_VALUES)
-    return source
+    """Source text of the generated module for a derivation (pure and deterministic; cached)."""
+    key = _render_key(derivation)
+    if key is None:
+        return _render_checked(derivation)
+    with _RENDERED_LOCK:
+        if key in _RENDERED:
+            return _RENDERED[key]
+    source = _render_checked(derivation)
+    with _RENDERED_LOCK:
+        if len(_RENDERED) >= 256:
+            _RENDERED.clear()
+        return _RENDERED.setdefault(key, source)
 
 
-#: Value margins (by float bytes): exact on |rho| <= 1, or nudged inside when the printed
-#: closed form is 0/0 at rho = +-1 (e.g. erfc((c^2/sqrt(q1) - sqrt(q1) q2) / sqrt(q1 q2 - c^2))
-#: in ELU's kernel). The nudge moves K by about margin * |K'| sqrt(q1 q2), i.e. ~1e-10 relative.
-EXACT_VALUES = "{4: 0.0, 8: 0.0}"
-NUDGED_VALUES = "{4: 1e-6, 8: 1e-10}"
-#: (q1, q2) pairs probed at rho = +-1 to decide between the two.
-BOUNDARY_PROBES = ((1.0, 1.0), (2.0, 0.5), (0.3, 5.0), (7.0, 7.0))
+_RENDERED: dict[tuple, str] = {}
+_RENDERED_LOCK = threading.Lock()
 
 
-def _finite_at_rho_one(source: str, derivation: Any) -> bool:
-    """Whether the module's nngp (and dnngp) are finite at rho = +-1, float32 and float64."""
-    import types
+def _render_key(derivation: Any) -> tuple | None:
+    """What the source depends on, or None when the derivation is not hashable."""
+    key = (
+        derivation.activation.text,
+        bool(derivation.closed_form),
+        derivation.nngp,
+        derivation.dnngp,
+        bool(derivation.derivative_is_distribution),
+        int(derivation.hermite_degree),
+    )
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
+
+def _render_checked(derivation: Any) -> str:
+    """The source, with value margins chosen so that the printed form is right at rho = +-1."""
+    source = _render(derivation, EXACT)
+    if not derivation.closed_form:
+        return source
+    margins = _edge_margins(source, derivation)
+    return source if margins == EXACT else _render(derivation, margins)
+
+
+#: Value margins (float32, float64): exact on |rho| <= 1.
+EXACT = (0.0, 0.0)
+#: Candidate margins per dtype, tried in order. A printed form that is 0/0 at rho = +-1 (e.g.
+#: ELU's erfc((c^2/sqrt(q1) - sqrt(q1) q2) / sqrt(q1 q2 - c^2))) is evaluated this far inside
+#: the edge, at 1, 4 and 9 times the margin, and extrapolated to the edge (``_support.guards``).
+MARGIN_LADDER = {"float32": (0.0, 1e-6, 1e-5, 1e-4, 1e-3), "float64": (0.0, 1e-10, 1e-9, 1e-8)}
+#: Agreement required at the edge probes, relative to the Cauchy-Schwarz scale. float64: a 0/0
+#: form loses digits near the edge (the rounding of c^2 - q1 q2 is amplified by eps / m and by
+#: the extrapolation's weights), which leaves about 1e-10 at the best margin: 1e-9. float32: only
+#: gross errors (a wrong limit, NaN) are refused.
+EDGE_TOLERANCE = {"float32": 1e-2, "float64": 1e-9}
+#: Variances probed pairwise at rho = +-1: the range the closed forms are verified on
+#: (``derivation.VERIFY_Q_RANGE``); outside it the edge is as good as the form itself.
+PROBE_VARIANCES = (0.05, 0.5, 1.3, 7.0, 20.0)
+
+
+def module_from_source(source: str | bytes, name: str, filename: str) -> types.ModuleType:
+    """Execute generated source as a new module whose ``._support`` is dualcalc's own copy."""
+    module = types.ModuleType(name)
+    module.__file__ = filename
+    module.__package__ = RUNTIME_PACKAGE
+    exec(compile(source, filename, "exec"), module.__dict__)  # noqa: S102 - generated source
+    return module
+
+
+def _edge_margins(source: str, derivation: Any) -> tuple[float, float]:
+    """The smallest margins (float32, float64) at which the printed nngp (and dnngp), taken at
+    1, 4 and 9 times the margin inside the edge and extrapolated to it, match the 1-D edge
+    integrals E[s(sqrt(q1) z) s(+-sqrt(q2) z)] at every pair of probe variances."""
+    import jax
     import numpy as np
 
-    module = types.ModuleType("dualcalc_boundary_probe")
-    exec(compile(source, "<dualcalc boundary probe>", "exec"), module.__dict__)  # noqa: S102
-    functions = [module.nngp] + ([] if derivation.derivative_is_distribution else [module.dnngp])
-    with _x64():
-        for dtype in (np.float32, np.float64):
-            for (q1, q2), sign in itertools.product(BOUNDARY_PROBES, (1.0, -1.0)):
-                args = [np.asarray(v, dtype) for v in (q1, q2, sign * np.sqrt(q1 * q2))]
-                if not all(np.isfinite(np.asarray(f(*args))) for f in functions):
-                    return False
-    return True
+    from dualcalc.runtime._support.guards import kernel_args, project
+
+    module = module_from_source(source, "dualcalc_boundary_probe", "<dualcalc boundary probe>")
+    printed = {False: module._nngp}
+    if not derivation.derivative_is_distribution:
+        printed[True] = module._dnngp
+    chosen = []
+    # Eager, op by op (a few probes do not repay compiling a large printed form), every
+    # candidate margin and its 1, 4, 9 multiples stacked into one call per dtype and function.
+    with _x64(), jax.disable_jit(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # float32 overflow inside the probes
+        for name in ("float32", "float64"):
+            q1, q2, sign = (
+                np.array(v).ravel()
+                for v in np.meshgrid(PROBE_VARIANCES, PROBE_VARIANCES, (1.0, -1.0), indexing="ij")
+            )
+            exact = {d: _edge_integrals(derivation.activation, q1, q2, sign, d) for d in printed}
+            ladder = MARGIN_LADDER[name]
+            steps = np.array([[m * f for f in (1.0, 4.0, 9.0)] for m in ladder])  # (L, 3)
+            tiled = [np.tile(np.asarray(v, name), steps.size) for v in (q1, q2, sign)]
+            margin = np.repeat(steps.ravel(), len(q1)).astype(name)
+            args = kernel_args(tiled[0], tiled[1], tiled[2] * np.sqrt(tiled[0] * tiled[1]))
+            point = project(*args, margin)
+            passing = np.ones(len(ladder), bool)
+            for derivative, fn in printed.items():
+                values = np.asarray(fn(*point), np.float64).reshape(len(ladder), 3, len(q1))
+                extrapolated = 3 * (values[:, 0] - values[:, 1]) + values[:, 2]
+                edge = np.where(steps[:, :1] == 0.0, values[:, 0], extrapolated)
+                target, scale = exact[derivative]
+                error = np.abs(edge - target) / scale
+                finite = np.all(np.isfinite(values), axis=(1, 2))
+                passing &= finite & np.all(error <= EDGE_TOLERANCE[name], axis=1)
+            chosen.append(ladder[int(np.argmax(passing))] if passing.any() else None)
+    if None in chosen:
+        which = " and ".join(
+            n for n, m in zip(("float32", "float64"), chosen, strict=True) if m is None
+        )
+        raise DerivationError(
+            f"the printed closed form of {derivation.activation.text} disagrees in {which} with "
+            "the edge integrals E[s(sqrt(q1) z) s(+-sqrt(q2) z)] at rho = +-1, at every margin "
+            "tried"
+        )
+    return (float(chosen[0]), float(chosen[1]))
+
+
+def _edge_integrals(activation: Any, q1, q2, sign, derivative: bool):
+    """(E[f(sqrt(q1) z) f(sign sqrt(q2) z)], Cauchy-Schwarz scale), f = s or s', float64."""
+    import numpy as np
+
+    from dualcalc.derivation.hermite import edge_pair_expectation
+    from dualcalc.expression.pieces import piecewise_numpy
+
+    f = piecewise_numpy(activation, derivative=derivative)
+    kinks = activation.kinks
+    pairs = [edge_pair_expectation(f, a, b, s, kinks) for a, b, s in zip(q1, q2, sign, strict=True)]
+    own = {v: edge_pair_expectation(f, v, v, 1.0, kinks) for v in set(q1) | set(q2)}
+    scale = np.sqrt([own[a] * own[b] for a, b in zip(q1, q2, strict=True)])
+    return np.array(pairs), np.maximum(scale, 1e-300)
 
 
 def _x64():
@@ -268,7 +283,7 @@ def _x64():
     return enable_x64()
 
 
-def _render(derivation: Any, value_margin: str) -> str:
+def _render(derivation: Any, margins: tuple[float, float]) -> str:
     activation = derivation.activation
     text = activation.text
     _check_embeddable(text)
@@ -281,13 +296,15 @@ def _render(derivation: Any, value_margin: str) -> str:
 
     printer = KernelPrinter()
     kinks = _kinks(activation.expr)
-    parts = [
-        _header(derivation) + "\n\n" + _constants(derivation, kinks),
-        GUARDS.replace("{VALUE_MARGIN}", value_margin),
-    ]
-    if kinks:
-        parts.append(PIECEWISE)
-    helpers = len(parts)
+    # Printed forms are exact at rho = +-1 unless s has kinks (infinite slope there), the form
+    # is 0/0 there (nudged) or it is a truncated series: then the edges come from quadrature.
+    nudged = margins != EXACT
+    quadrature_edges = bool(kinks) or nudged or not closed
+    names = {
+        "guards": {"as_float", "guarded", "kernel_args", "floored"},
+        "hermite": {"coefficients"},
+    }
+    parts = [_constants(derivation, kinks, margins)]
     parts.append(_activation_functions(activation.expr, kinks, printer))
     parts.append(HERMITE)
     if closed:
@@ -300,12 +317,34 @@ def _render(derivation: Any, value_margin: str) -> str:
             )
     else:
         parts.append(MEHLER)
-    parts.append(NNGP.format(price="None" if distribution else "dnngp"))
-    parts.append(DNNGP_DISTRIBUTION if distribution else DNNGP)
-    if printer.usage.atan2:
-        parts.insert(helpers, ATAN2)
-    source = "\n".join(p.strip("\n") + "\n\n" for p in parts)
-    return _imports_into(source, printer)
+        names["hermite"] |= {"mehler_nngp", "mehler_dnngp"}
+
+    def edge_line(edges: str) -> str:
+        return EDGE_RETURN.format(edges=edges) if quadrature_edges else PLAIN_RETURN
+
+    price = "None" if distribution else "dnngp"
+    parts.append(NNGP.format(price=price, edge_line=edge_line("nngp_edges")))
+    if distribution:
+        parts.append(DNNGP_DISTRIBUTION)
+    else:
+        parts.append(DNNGP.format(edge_line=edge_line("dnngp_edges")))
+    if quadrature_edges:
+        names["hermite"].add("edge_moments")
+        names["guards"].add("on_edges")
+        parts.append(QUADRATURE_EDGES)
+        if not distribution:
+            parts.append(QUADRATURE_DEDGES)
+    else:
+        parts.append(CLOSED_EDGES)
+        if not distribution:
+            parts.append(CLOSED_DEDGES)
+    if kinks:
+        names["piecewise"] = {"piecewise"}
+    for name in printer.usage.support:
+        names.setdefault(SUPPORT_NAMES[name], set()).add(name)
+    body = "\n".join(p.strip("\n") + "\n\n" for p in parts)
+    head = _header(derivation) + "\n" + _imports(printer, names)
+    return (head + "\n\n" + body).rstrip("\n") + "\n"
 
 
 def _check_embeddable(text: str) -> None:
@@ -360,16 +399,11 @@ def _header(derivation: Any) -> str:
         "",
         "# ruff: noqa: E501",
         "",
-        "import functools",
-        "",
-        "import jax",
-        "import jax.numpy as jnp",
-        "{IMPORTS}",
     ]
     return "\n".join(lines)
 
 
-def _constants(derivation: Any, kinks: tuple[sp.Expr, ...]) -> str:
+def _constants(derivation: Any, kinks: tuple[sp.Expr, ...], margins: tuple[float, float]) -> str:
     kink_text = ", ".join(repr(float(sp.N(k, 30))) for k in kinks)
     kink_text = f"({kink_text},)" if kinks else "()"
     lines = [
@@ -379,6 +413,9 @@ def _constants(derivation: Any, kinks: tuple[sp.Expr, ...]) -> str:
         f"DERIVATIVE_IS_DISTRIBUTION = {bool(derivation.derivative_is_distribution)!r}",
         f"HERMITE_DEGREE = {int(derivation.hermite_degree)!r}",
         f"KINKS = {kink_text}",
+        "#: Value margins (float32, float64): "
+        + ("exact" if margins == EXACT else "nudged inside, the printed form is 0/0 at rho = +-1"),
+        f"VALUE_MARGINS = {tuple(float(m) for m in margins)!r}",
     ]
     return "\n".join(lines)
 
@@ -393,7 +430,7 @@ def _activation_functions(expr: sp.Expr, kinks: tuple[sp.Expr, ...], printer: Ke
             "@jax.jit",
             "def activation(x):",
             f'    """s(x) = {sp.sstr(expr, order="lex")}."""',
-            "    (x,) = _as_float(x)",
+            "    (x,) = as_float(x)",
             f"    return {_broadcast(value)}",
             "",
             "",
@@ -401,7 +438,7 @@ def _activation_functions(expr: sp.Expr, kinks: tuple[sp.Expr, ...], printer: Ke
             "def dactivation(x):",
             '    """s\'(x) by forward-mode differentiation of activation (Dirac deltas at jumps',
             '    dropped; the mean of both one-sided slopes at a kink)."""',
-            "    (x,) = _as_float(x)",
+            "    (x,) = as_float(x)",
             "    return jax.jvp(activation, (x,), (jnp.ones_like(x),))[1]",
         ]
     )
@@ -414,7 +451,7 @@ def _broadcast(code: str) -> str:
 
 def _piecewise_call(pieces: list[sp.Expr], printer: KernelPrinter) -> str:
     lambdas = ", ".join(f"lambda x: {printer.doprint(prepare(p))}" for p in pieces)
-    return f"_piecewise(x, ({lambdas}))"
+    return f"piecewise(x, KINKS, ({lambdas}))"
 
 
 def _kernel_function(name: str, summary: str, expr: sp.Expr, printer: KernelPrinter) -> str:
@@ -434,16 +471,17 @@ def _kernel_function(name: str, summary: str, expr: sp.Expr, printer: KernelPrin
     if C not in expr.free_symbols:
         result = f"jnp.broadcast_to({result}, c.shape).astype(c.dtype)"
     body.append(f"{INDENT}return {result}")
-    if any("_special." in line for line in body):
-        body.insert(0, f"{INDENT}from dualcalc.runtime import special as _special\n")
     return "\n".join(lines + body)
 
 
-def _imports_into(source: str, printer: KernelPrinter) -> str:
-    """Fill the optional import lines the printed code needs."""
-    lines = []
+def _imports(printer: KernelPrinter, support: dict[str, set[str]]) -> str:
+    """Import lines: jax, the optional scipy.special, and the support names the code uses."""
+    lines = ["import functools", "", "import jax", "import jax.numpy as jnp"]
     if printer.usage.scipy_special:
         lines.append("import jax.scipy.special as jsp")
-    block = "\n".join(lines)
-    source = source.replace("{IMPORTS}\n", block + "\n" if block else "", 1)
-    return source.rstrip("\n") + "\n"
+    lines.append("")
+    for module in sorted(support):
+        lines.append(f"from ._support.{module} import {', '.join(sorted(support[module]))}")
+    if printer.usage.special:
+        lines.append("from ._support import special")
+    return "\n".join(lines)

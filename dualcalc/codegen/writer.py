@@ -1,6 +1,7 @@
 """Derivation -> ``<slug>.py`` in a folder plus its ``index.json`` entry, atomically.
 
-``write_module`` is what ``dualcalc derive`` and ``dualcalc generate`` call;
+``write_module`` is what ``dualcalc derive`` and ``dualcalc generate`` call (it also keeps the
+folder's ``_support`` copy current, see ``support``);
 ``generate_catalogue`` regenerates every named activation that can be used bare.
 """
 
@@ -22,6 +23,7 @@ from dualcalc.codegen.manifest import (
     write_index,
 )
 from dualcalc.codegen.slug import canonical_name, slug_of
+from dualcalc.codegen.support import write_support
 from dualcalc.codegen.template import render_module
 
 #: Environment variable naming the folder of generated modules (default: the repo's generated/).
@@ -38,8 +40,9 @@ def default_directory() -> Path:
 
 def entry_for(derivation: Any, source: bytes) -> Entry:
     """The index entry of a derivation whose module source is ``source``."""
+    from dualcalc.derivation.derivation import VERIFY_TOLERANCE
+
     activation = derivation.activation
-    residual = derivation.residual
     return Entry(
         slug=slug_of(activation),
         expression=activation.text,
@@ -47,7 +50,7 @@ def entry_for(derivation: Any, source: bytes) -> Entry:
         closed_form=bool(derivation.closed_form),
         sha256=sha256_hex(source),
         latex=derivation_latex(derivation),
-        residual=None if residual is None else float(f"{float(residual):.3g}"),
+        verified_to=VERIFY_TOLERANCE if derivation.closed_form else None,
     )
 
 
@@ -65,13 +68,15 @@ def derivation_latex(derivation: Any) -> dict[str, Any]:
 
 
 def write_module(derivation: Any, out_dir: str | os.PathLike = "generated") -> Path:
-    """Write ``<slug>.py`` for a derivation into ``out_dir`` and record it in index.json."""
+    """Write ``<slug>.py`` for a derivation into ``out_dir``, record it in index.json, and
+    bring the folder's ``_support`` package (what the module imports) up to date."""
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
     source = render_module(derivation).encode("utf-8")
     entry = entry_for(derivation, source)
     path = directory / f"{entry.slug}.py"
     with locked(directory, exclusive=True):
+        write_support(directory)
         write_atomic(path, source)
         entries = read_index(directory)
         if entries.get(entry.slug) != entry:

@@ -258,11 +258,16 @@ def _panel_width(root_q: float, degree: int) -> float:
     return min(0.5, 1.0 / max(root_q, 1e-300), 2.5 / math.sqrt(2.0 * degree + 1.0))
 
 
-def _z_range(f: Callable, root_q: float, lo: float, hi: float) -> tuple[float, float]:
-    """[lo, hi] (in z) cut to where |f(root_q z)|^2 phi(z) is not negligible (1e-34 of its max)."""
+def _z_range(
+    f: Callable, root_q: float, lo: float, hi: float, power: float = 2.0
+) -> tuple[float, float]:
+    """[lo, hi] (in z) cut to where |f(root_q z)|^power phi(z) is not negligible (1e-34 of its
+    max); power 2 for squared integrands, 1 for an integrand f itself."""
     z = np.linspace(max(lo, -38.0), min(hi, 38.0), 1521)
     with np.errstate(all="ignore"):
-        log_mass = 2.0 * np.log(np.abs(f(root_q * z))) - 0.5 * z * z
+        log_mass = power * np.log(np.abs(f(root_q * z))) - 0.5 * z * z
+    # f overflowing far out (exp(10 z) at z = 38) says nothing about where the mass is.
+    log_mass = np.where(np.isfinite(log_mass), log_mass, -np.inf)
     keep = log_mass > np.max(log_mass) - 80.0
     if not np.any(keep):
         return max(lo, -1.0), min(hi, 1.0)
@@ -625,7 +630,7 @@ class HermiteDual:
         denom = np.sqrt(q1 * q2)
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = np.where(denom > 0, c / np.where(denom > 0, denom, 1.0), 0.0)
-        rho = np.clip(rho, -1.0, 1.0)
+        rho = snap_to_edge(np.clip(rho, -1.0, 1.0))
         k = np.arange(self.degree + 1)
         if derivative:
             series, bound, scale = self._mehler_derivative(a1, a2, d1, d2, q1, q2, rho, k)
@@ -636,7 +641,7 @@ class HermiteDual:
             bound = np.abs(rho) ** (self.degree + 1) * np.sqrt(t1 * t2) + 1e-15 * np.sqrt(m1 * m2)
             scale = np.sqrt(m1 * m2)
         out = series.copy()
-        direct = np.nonzero(bound > self.tol * scale)[0]
+        direct = np.nonzero((bound > self.tol * scale) | (np.abs(rho) == 1.0))[0]
         for i in direct:
             out[i] = self._direct(q1[i], q2[i], rho[i], derivative)
         return out.reshape(shape)
@@ -697,6 +702,8 @@ def rotated_pair_expectation(
     """
     if q1 == 0.0 or q2 == 0.0:
         return _zero_variance_pair(f, q1, q2, kinks)
+    if abs(rho) == 1.0:
+        return edge_pair_expectation(f, q1, q2, rho, kinks)
     kx = [k / math.sqrt(q1) for k in kinks]
     if rho < 0:
         ky = [-k / math.sqrt(q2) for k in kinks]
@@ -751,6 +758,39 @@ def _split_rule(lo: float, hi: float, cuts: list[float], width: float, nodes: in
             points.append(z)
             weights.append(w)
     return np.concatenate(points), np.concatenate(weights)
+
+
+#: |rho| within this many ulps of 1 is taken as 1: the data cannot resolve it, and kinked
+#: duals have infinite slope there (the generated modules use the same convention).
+EDGE_ULPS = 64
+
+
+def snap_to_edge(rho: np.ndarray) -> np.ndarray:
+    """rho with values within EDGE_ULPS of +-1 set to +-1 exactly."""
+    tol = EDGE_ULPS * np.finfo(np.float64).eps
+    return np.where(np.abs(rho) >= 1.0 - tol, np.sign(rho), rho)
+
+
+def edge_pair_expectation(
+    f: Callable, q1: float, q2: float, sign: float, kinks: tuple[float, ...] = ()
+) -> float:
+    """E[f(sqrt(q1) z) f(sign sqrt(q2) z)], z ~ N(0, 1): the dual at rho = sign = +-1.
+
+    One Gaussian for both inputs (collinear or mirrored points, a point with itself), so a
+    1-D rule split at every kink of both factors; no 2-D quadrature near a degenerate edge.
+    """
+    if q1 == 0.0 or q2 == 0.0:
+        return _zero_variance_pair(f, q1, q2, kinks)
+    r1, r2 = math.sqrt(q1), math.sqrt(q2)
+    ratio = math.copysign(r2 / r1, sign)
+
+    def product(x):
+        return np.asarray(f(x), dtype=np.float64) * np.asarray(f(ratio * x), dtype=np.float64)
+
+    lo, hi = _z_range(product, r1, -38.0, 38.0, power=1.0)
+    cuts = sorted({k / r1 for k in kinks} | {k / (ratio * r1) for k in kinks})
+    z, w = _split_rule(lo, hi, cuts, _panel_width(max(r1, r2), 0))
+    return float(np.sum(w * product(r1 * z) * np.exp(-0.5 * z * z)) / _SQRT2PI)
 
 
 def _zero_variance_pair(f: Callable, q1: float, q2: float, kinks: tuple[float, ...]) -> float:

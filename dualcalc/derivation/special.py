@@ -5,7 +5,7 @@ stable stand-in for exp(-x^2) erfi(x); numpy: scipy.special.dawsn) and
 ``BivariateNormalCDF(h, k, rho)`` = P(Z1 <= h, Z2 <= k) for standard normals with correlation
 rho. It is a sympy ``Function`` (exact values at h = k = 0 and rho = 0, derivatives, mpmath
 evalf); ``bvn_cdf_numpy`` is its float64 numpy implementation (Owen's T from scipy) and
-``dualcalc.runtime.special.bvn_cdf`` its pure-JAX one.
+``dualcalc.runtime._support.special.bvn_cdf`` its pure-JAX one.
 """
 
 from __future__ import annotations

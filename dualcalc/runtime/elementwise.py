@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
@@ -22,6 +22,8 @@ from sympy.printing.str import StrPrinter
 
 from dualcalc.errors import DualcalcError
 from dualcalc.expression.symbols import X
+from dualcalc.runtime._support.guards import on_edges
+from dualcalc.runtime._support.hermite import edge_moments
 from dualcalc.runtime.kernel_state import Array, KernelState, as_left, as_right, pixel_variances
 
 PROTOCOL = ("nngp", "dnngp", "activation", "EXPRESSION")
@@ -96,29 +98,87 @@ def flush(state: KernelState) -> KernelState:
 def apply_dual(state: KernelState, module: Any) -> KernelState:
     """K <- E[s(u)s(v)], Theta <- E[s'(u)s'(v)] Theta, per pixel pair, with the right variances.
 
-    Pairs at rho = 1 (a pixel of a point with itself, known statically when x2 is x1, and
-    any pair that coincides up to rounding) take E[s(u)^2] and E[s'(u)^2] from 1-D
-    quadrature where the dual is unreliable there (see ``self_moments``).
+    Pairs on the edge (rho = +-1 with equal variances: a pixel of a point with itself, a
+    duplicated or mirrored input) take the module's exact edge values E[s(u)^2], E[s(u) s(-u)]
+    (and the same for s'), computed once per pixel variance (``nngp_edges``). The module finds
+    such pairs by value; the pixels of a point with itself are also known by position when x2
+    is x1 (``same_points``), and are moved onto the edge first, so rounding cannot hide them.
     """
     k = state.spatial_ndim
     v1, v2 = pixel_variances(state.cov1, k), pixel_variances(state.cov2, k)
     f1, f2 = _floored(v1, state.nngp.dtype), _floored(v2, state.nngp.dtype)
-    duals = hermite_duals if is_hermite_route(module) else closed_duals
     with_dot = state.ntk is not None and not state.ntk_is_zero
-    nngp, dot = duals(module, f1, f2, state.nngp, 2, with_dot)
-    cov1, _ = duals(module, f1, f1, state.cov1, 1, False)
-    cov2, _ = duals(module, f2, f2, state.cov2, 1, False)
-    if needs_self_moments(module):
-        square1, dsquare1 = self_moments(module, f1, with_dot)
-        square2, _ = self_moments(module, f2, False)
-        cov1 = _set_where(rho_one(state.cov1, v1, v1, 1, True), cov1, square1, 1)
-        cov2 = _set_where(rho_one(state.cov2, v2, v2, 1, True), cov2, square2, 1)
-        pairs = rho_one(state.nngp, v1, v2, 2, state.same_points)  # shared by K and K'
-        nngp = _set_where(pairs, nngp, square1, 2)
-        if dot is not None:
-            dot = _set_where(pairs, dot, dsquare1, 2)
+    if with_dot and getattr(module, "DERIVATIVE_IS_DISTRIBUTION", False):
+        raise DualcalcError(
+            f"the NTK of {module.EXPRESSION} is not defined: s jumps, so s' contains a Dirac "
+            "delta and K' = E[s'(u) s'(v)] is a distribution (ask for get='nngp')"
+        )
+    duals = hermite_duals if is_hermite_route(module) else closed_duals
+    edges1 = Edges.of(module, f1, with_dot)
+    edges2 = Edges.of(module, f2, False)
+    cross = _onto_edge(state.nngp, f1, f2, self_mask(state.nngp.shape, 2) & state.same_points)
+    nngp, dot = duals(module, f1, f2, cross, 2, with_dot, edges1)
+    cov1, _ = duals(module, f1, f1, state.cov1, 1, False, edges1)
+    cov2, _ = duals(module, f2, f2, state.cov2, 1, False, edges2)
     ntk = dot * state.ntk if with_dot else _zeros_unless_none(state.ntk, nngp)
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
+
+
+def dual_of_self_covariance(module: Any, cov: Array, k: int) -> Array:
+    """E[s(u_p) s(u_p')] for the pixel pairs of each input with itself: cov (n, s1, s1', ...).
+
+    The kernel recursion restricted to one batch's self-pairs (what ``KernelState.cov1``
+    carries); with k = 0, cov is (n,) and this is E[s(sqrt(q) z)^2] per point.
+    """
+    f = _floored(pixel_variances(cov, k), cov.dtype)
+    duals = hermite_duals if is_hermite_route(module) else closed_duals
+    return duals(module, f, f, cov, 1, False, Edges.of(module, f, False))[0]
+
+
+@dataclass(frozen=True)
+class Edges:
+    """A module's duals on the edge, per variance: (K(+1), K(-1)) and (K'(+1), K'(-1)).
+
+    ``native``: the module's nngp / dnngp take them (``edges=``) and place them itself, as
+    generated modules do; other dual modules with kinks get them from 1-D quadrature of their
+    ``activation`` / ``dactivation`` here, placed by ``on_edges`` after the call.
+    """
+
+    nngp: tuple[Array, Array] | None
+    dnngp: tuple[Array, Array] | None
+    native: bool
+
+    @classmethod
+    def of(cls, module: Any, v: Array, with_dot: bool) -> Edges:
+        """Edge values at the variances v (None where neither source is available)."""
+        if callable(getattr(module, "nngp_edges", None)):
+            dnngp = module.dnngp_edges(v) if with_dot else None
+            return cls(tuple(module.nngp_edges(v)), None if dnngp is None else tuple(dnngp), True)
+        if not _has_quadrature_inputs(module):
+            return cls(None, None, False)
+        kinks = tuple(float(r) for r in module.KINKS)
+        dnngp = edge_moments(module.dactivation, v, kinks) if with_dot else None
+        return cls(edge_moments(module.activation, v, kinks), dnngp, False)
+
+    def placed(self, which: str, batch_axes: int) -> tuple[Array, Array] | None:
+        """The edge values reshaped to broadcast as the first point of each pair."""
+        values = getattr(self, which)
+        return None if values is None else tuple(as_left(e, batch_axes) for e in values)
+
+
+def _has_quadrature_inputs(module: Any) -> bool:
+    """Kinked s (singular duals at rho = +-1) with s, s' and the kinks known for 1-D quadrature."""
+    return (
+        callable(getattr(module, "activation", None))
+        and callable(getattr(module, "dactivation", None))
+        and len(getattr(module, "KINKS", ())) > 0
+    )
+
+
+def _onto_edge(c: Array, v1: Array, v2: Array, mask: Array) -> Array:
+    """c with the masked pairs set to sqrt(q1) sqrt(q2) (rho = 1 exactly)."""
+    bound = jnp.sqrt(as_left(v1, 2)) * jnp.sqrt(as_right(v2, 2))
+    return jnp.where(mask, bound.astype(c.dtype), c)
 
 
 def _zeros_unless_none(ntk: Array | None, like: Array) -> Array | None:
@@ -139,78 +199,22 @@ def self_mask(shape: tuple[int, ...], batch_axes: int) -> Array:
     return mask
 
 
-def coincident(c: Array, v1: Array, v2: Array, batch_axes: int) -> Array:
-    """True where a pair is one Gaussian twice up to rounding: rho, q2 / q1 within 64 ulp of 1.
-
-    Identical inputs (a test point that is also a training point, duplicated rows, equal
-    pixel patches) reach rho = 1 only up to the rounding of their separate computations;
-    a kinked dual's infinite slope there turns those ulps into errors of ~1e-8.
-    """
-    tol = 64 * jnp.finfo(c.dtype).eps
-    q1, q2 = as_left(v1.astype(c.dtype), batch_axes), as_right(v2.astype(c.dtype), batch_axes)
-    close = c >= (1 - tol) * (jnp.sqrt(q1) * jnp.sqrt(q2))
-    return close & (jnp.abs(q1 - q2) <= tol * jnp.maximum(q1, q2))
-
-
-def rho_one(c: Array, v1: Array, v2: Array, batch_axes: int, same: Array) -> Array:
-    """True where a pair sits at rho = 1: coincident up to rounding, or a point with itself.
-
-    ``same`` (a traced boolean is fine): the two batches are one, so the self-pairs are
-    marked by position as well as by value.
-    """
-    return coincident(c, v1, v2, batch_axes) | (self_mask(c.shape, batch_axes) & same)
-
-
-def _set_where(mask: Array, arr: Array, values: Array, batch_axes: int) -> Array:
-    """arr with its masked pairs set to values[point, pixel] of the first point."""
-    return jnp.where(mask, as_left(values.astype(arr.dtype), batch_axes), arr)
-
-
-def needs_self_moments(module: Any) -> bool:
-    """True when the dual is unreliable at rho = 1: kinked closed forms, every Hermite series."""
-    return is_hermite_route(module) or _has_quadrature_inputs(module)
-
-
 def _floored(v: Array, dtype: Any) -> Array:
     """Variances in ``dtype`` raised to eps^2: zero-norm inputs get the kernel's limit."""
     return jnp.maximum(v.astype(dtype), jnp.finfo(dtype).eps ** 2)
 
 
-def self_moments(module: Any, v: Array, with_dot: bool) -> tuple[Array, Array | None]:
-    """(E[s(u)^2], E[s'(u)^2]) for u ~ N(0, v), by 1-D quadrature, one per (floored) variance.
-
-    At rho = 1 a kinked closed form in arccos(rho) or sqrt(q1 q2 - c^2) has infinite slope
-    (one ulp of rounding costs ~1e-8, float32 much more) and a Mehler series converges
-    slowly, so the self-pairs take these values instead.
-    """
-    from dualcalc.runtime import hermite
-
-    kinks = tuple(float(r) for r in getattr(module, "KINKS", ()))
-    nodes = hermite.default_nodes(400)  # fine panels: s(sqrt(q) z)^2 narrows as q grows
-
-    def moment(fn: Any) -> Array:
-        return hermite.coefficients(lambda x: fn(x) * fn(x), v, 0, kinks, nodes)[..., 0]
-
-    return moment(module.activation), moment(module.dactivation) if with_dot else None
-
-
 def closed_duals(
-    module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool
+    module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool, edges: Edges
 ) -> tuple[Array, Array | None]:
-    """(K, K') from the module's own nngp / dnngp; v1, v2 floored variances, c clipped here."""
+    """(K, K') from the module's own nngp / dnngp (K' None unless ``with_dot``);
+    v1, v2 floored variances, c clipped here, edge values from ``edges`` where known."""
     q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
-    nngp = _dual(module.nngp, q1, q2, c)
-    dot = _dual(module.dnngp, q1, q2, c) if with_dot else None
+    nngp = _dual(module.nngp, q1, q2, c, edges.placed("nngp", batch_axes), edges.native)
+    if not with_dot:
+        return nngp, None
+    dot = _dual(module.dnngp, q1, q2, c, edges.placed("dnngp", batch_axes), edges.native)
     return nngp, dot
-
-
-def _has_quadrature_inputs(module: Any) -> bool:
-    """Kinked s (singular duals at rho = +-1) with s, s' and the kinks known for 1-D quadrature."""
-    return (
-        callable(getattr(module, "activation", None))
-        and callable(getattr(module, "dactivation", None))
-        and len(getattr(module, "KINKS", ())) > 0
-    )
 
 
 def is_hermite_route(module: Any) -> bool:
@@ -223,24 +227,30 @@ def is_hermite_route(module: Any) -> bool:
 
 
 def hermite_duals(
-    module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool
+    module: Any, v1: Array, v2: Array, c: Array, batch_axes: int, with_dot: bool, edges: Edges
 ) -> tuple[Array, Array | None]:
     """Mehler sums with coefficients computed once per pixel variance, not per pixel pair.
 
     K = sum_k a_k(q1) a_k(q2) rho^k and K' = sum_k b_k(q1) b_k(q2) rho^k with
-    b_k = sqrt(k + 1) a_(k+1) / sqrt(q); v1, v2 are floored variances (``_floored``).
+    b_k = sqrt(k + 1) a_(k+1) / sqrt(q); v1, v2 are floored variances (``_floored``). The
+    truncated series is not exact on the edge: those pairs take ``edges`` (``on_edges``).
     """
     q1, q2 = as_left(v1, batch_axes), as_right(v2, batch_axes)
     bound = jnp.sqrt(q1) * jnp.sqrt(q2)
     rho = jnp.clip(c / bound, -1.0, 1.0)
     a1 = _coefficients(module, v1, as_left, batch_axes)
     a2 = _coefficients(module, v2, as_right, batch_axes)
-    nngp = _horner(a1, a2, rho)
+    nngp = _with_edges(_horner(a1, a2, rho), q1, q2, c, edges.placed("nngp", batch_axes))
     if not with_dot:
         return nngp, None
     b1 = _derivative_coefficients(a1, q1)
     b2 = _derivative_coefficients(a2, q2)
-    return nngp, _horner(b1, b2, rho)
+    dot = _horner(b1, b2, rho)
+    return nngp, _with_edges(dot, q1, q2, c, edges.placed("dnngp", batch_axes))
+
+
+def _with_edges(value: Array, q1: Array, q2: Array, c: Array, edges: Any) -> Array:
+    return value if edges is None else on_edges(value, q1, q2, c, edges)
 
 
 def _coefficients(module: Any, v: Array, place: Any, batch_axes: int) -> Array:
@@ -271,8 +281,12 @@ def _horner(a1: Array, a2: Array, rho: Array) -> Array:
     return total
 
 
-def _dual(fn: Any, q1: Array, q2: Array, c: Array) -> Array:
-    """Evaluate a dual at floored variances with |c| <= sqrt(q1 q2)."""
+def _dual(fn: Any, q1: Array, q2: Array, c: Array, edges: Any, native: bool) -> Array:
+    """Evaluate a dual at floored variances with |c| <= sqrt(q1 q2), edge values if known."""
     bound = jnp.sqrt(q1) * jnp.sqrt(q2)  # square roots per point, not per pair
-    value = fn(q1, q2, jnp.clip(c, -bound, bound))
+    clipped = jnp.clip(c, -bound, bound)
+    if edges is not None and native:
+        value = fn(q1, q2, clipped, edges=edges)
+    else:
+        value = _with_edges(jnp.asarray(fn(q1, q2, clipped), c.dtype), q1, q2, clipped, edges)
     return jnp.broadcast_to(jnp.asarray(value, dtype=c.dtype), c.shape)

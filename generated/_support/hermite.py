@@ -1,4 +1,4 @@
-"""Pure-JAX runtime of the Hermite route: coefficients a_k(q) for many variances, Mehler sums.
+"""Pure-JAX Hermite route: coefficients a_k(q) for many variances, Mehler sums, edge moments.
 
 Generated modules and the network runtime call these with a JAX-callable activation.
 No sympy here. For a variance q (one per data point),
@@ -249,3 +249,23 @@ def hermite_dnngp(
     b1 = b1.at[..., 0].set(jnp.where(jnp.asarray(q1) > 0, b1[..., 0], slope0))
     b2 = b2.at[..., 0].set(jnp.where(jnp.asarray(q2) > 0, b2[..., 0], slope0))
     return _horner(b1 * b2, correlation(q1, q2, c))
+
+
+#: Quadrature nodes of the edge moments: fine panels, since s(sqrt(q) z)^2 narrows as q grows.
+EDGE_NODES = default_nodes(400)
+
+
+def edge_moments(
+    fn: Callable[[jax.Array], jax.Array], q: jax.Array, breakpoints: Sequence[float] = ()
+) -> tuple[jax.Array, jax.Array]:
+    """(E[fn(sqrt(q) z)^2], E[fn(sqrt(q) z) fn(-sqrt(q) z)]): the duals at rho = +1 and -1.
+
+    1-D quadrature per variance (q's own shape), kinks of fn at ``breakpoints``; these are the
+    exact values the dual takes on the edge of its domain, where a printed closed form with an
+    infinite slope, a nudged form or a truncated Mehler series is not exact.
+    """
+    points = tuple(float(b) for b in breakpoints)
+    mirrored = tuple(sorted(set(points) | {-b for b in points}))
+    square = coefficients(lambda x: fn(x) * fn(x), q, 0, points, EDGE_NODES)[..., 0]
+    mirror = coefficients(lambda x: fn(x) * fn(-x), q, 0, mirrored, EDGE_NODES)[..., 0]
+    return square, mirror
