@@ -7,8 +7,10 @@ with D = diag of d independent random signs, H the orthonormal Hartley transform
 (Tropp 2011, "Improved analysis of the subsampled randomized Hadamard transform"; Ailon &
 Chazelle 2009). Sampling with replacement makes the identity exact: the m sampled rows are
 independent and each gives E_p[d (H D x)_p (H D y)_p] = <H D x, H D y> = <x, y> for every D,
-so E[S^T S] = I exactly and m is not limited by d. The signs do not enter the mean; they
-flatten H D x so that the variance, (d sum_k E[(HDx)_k^2 (HDy)_k^2] - <x, y>^2) / m, is small.
+so E[S^T S] = I exactly and m is not limited by d (rows come from ``jax.random.randint``,
+which spends 64 random bits per row: frequencies uniform to within d^2 / 2^64). The signs do
+not enter the mean; they flatten H D x so that the variance,
+(d sum_k E[(HDx)_k^2 (HDy)_k^2] - <x, y>^2) / m, is small.
 Each output coordinate is unbiased on its own: E[(S x)_k (S y)_k] = <x, y> / m.
 """
 
@@ -35,10 +37,15 @@ class SRHTParams(NamedTuple):
 def srht_init(key: jax.Array, d: int, m: int, dtype: DTypeLike | None = None) -> SRHTParams:
     """Draw D (d signs) and P (m rows, with replacement) from ``key``."""
     d, m = check_size(d, "d"), check_size(m, "m")
-    dtype = check_dtype(dtype)
+    return draw_srht(key, (), d, m, check_dtype(dtype))
+
+
+def draw_srht(key: jax.Array, stack: tuple[int, ...], d: int, m: int, dtype) -> SRHTParams:
+    """Independent SRHTs R^d -> R^m stacked on leading axes ``stack`` (signs stack + (d,),
+    rows stack + (m,)), drawn with two random calls whatever the stack (sizes unchecked)."""
     key_signs, key_rows = jax.random.split(key)
-    signs = jax.random.rademacher(key_signs, (d,), dtype=dtype)
-    rows = jax.random.randint(key_rows, (m,), 0, d, dtype=jnp.int32)
+    signs = jax.random.rademacher(key_signs, (*stack, d), dtype=dtype)
+    rows = jax.random.randint(key_rows, (*stack, m), 0, d, dtype=jnp.int32)
     return SRHTParams(signs, rows)
 
 
