@@ -10,6 +10,8 @@ map on the last axis of x (any leading batch axes) that keeps x's dtype (float32
 - :mod:`~dualcalc.sketch.gaussian`: Gaussian sketch G x / sqrt(m).
 - :mod:`~dualcalc.sketch.countsketch`: CountSketch, and TensorSketch of x (x) y (FFT domain).
 - :mod:`~dualcalc.sketch.tensor_srht`: TensorSRHT of x (x) y, sqrt(m) S1 x * S2 y.
+- :mod:`~dualcalc.sketch.polysketch`: PolySketch, sketches of u^(tensor j) for all j <= p
+  from one tree of TensorSRHTs.
 """
 
 from dualcalc.sketch.countsketch import (
@@ -23,6 +25,12 @@ from dualcalc.sketch.countsketch import (
 )
 from dualcalc.sketch.gaussian import GaussianParams, gaussian_apply, gaussian_init
 from dualcalc.sketch.hartley import hartley, hartley_rows
+from dualcalc.sketch.polysketch import (
+    PolySketchParams,
+    polysketch_apply,
+    polysketch_init,
+    polysketch_transform_count,
+)
 from dualcalc.sketch.srht import SRHTParams, srht_apply, srht_init
 from dualcalc.sketch.tensor_srht import (
     TensorSRHTParams,
@@ -34,6 +42,7 @@ from dualcalc.sketch.tensor_srht import (
 __all__ = [
     "CountSketchParams",
     "GaussianParams",
+    "PolySketchParams",
     "SRHTParams",
     "TensorSRHTParams",
     "TensorSketchParams",
@@ -43,6 +52,9 @@ __all__ = [
     "gaussian_init",
     "hartley",
     "hartley_rows",
+    "polysketch_apply",
+    "polysketch_init",
+    "polysketch_transform_count",
     "srht_apply",
     "srht_init",
     "tensor_srht_apply",
