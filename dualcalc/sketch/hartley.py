@@ -31,9 +31,9 @@ def hartley(x: jax.Array) -> jax.Array:
 def hartley_rows(x: jax.Array, rows: jax.Array) -> jax.Array:
     """[H x]_rows on the last axis: selected rows of the orthonormal Hartley transform.
 
-    ``rows`` holds integers in [0, d) (repeats allowed); its leading axes, if any, must
-    broadcast against x's leading axes (one row set per stacked input). Only one rfft of x
-    is computed, whatever the number of rows.
+    ``rows`` holds integers in [0, d) (repeats allowed), shape (m,) for all of x, or (J, m)
+    for one row set per slot of x's second-to-last axis (x of shape (..., J, d)). Only one
+    rfft of x is computed, whatever the number of rows.
     """
     d = x.shape[-1]
     spectrum = jnp.fft.rfft(x, axis=-1)
@@ -42,8 +42,9 @@ def hartley_rows(x: jax.Array, rows: jax.Array) -> jax.Array:
     sign = jnp.where(low, -1.0, 1.0).astype(x.dtype)
     if rows.ndim == 1:
         picked = spectrum[..., freq]
-    else:
-        picked = jnp.take_along_axis(
-            spectrum, jnp.broadcast_to(freq, spectrum.shape[:-1] + freq.shape[-1:]), axis=-1
-        )
+    else:  # one row set per stacked slot: gather from the flattened (slot, frequency) axes
+        slots, width = spectrum.shape[-2], spectrum.shape[-1]
+        flat = spectrum.reshape(spectrum.shape[:-2] + (slots * width,))
+        offsets = jnp.arange(slots, dtype=freq.dtype)[:, None] * width
+        picked = flat[..., (jnp.broadcast_to(freq, (slots, freq.shape[-1])) + offsets)]
     return (picked.real + sign * picked.imag) * jnp.asarray(1.0 / math.sqrt(d), x.dtype)

@@ -56,8 +56,8 @@ def srht_apply(params: SRHTParams, x: jax.Array) -> jax.Array:
 
 
 def srht_transform(signs: jax.Array, rows: jax.Array, x: jax.Array) -> jax.Array:
-    """sqrt(d / m) [H diag(signs) x]_rows, unchecked; signs (..., d) and rows (..., m) may
-    carry leading axes that broadcast against x's (a stack of independent SRHTs)."""
+    """sqrt(d / m) [H diag(signs) x]_rows, unchecked. A stack of J independent SRHTs: signs
+    (J, d), rows (J, m) and x (..., J, d), slot j of x through SRHT j (see ``hartley_rows``)."""
     d, m = signs.shape[-1], rows.shape[-1]
     flipped = x * signs.astype(x.dtype)
     return hartley_rows(flipped, rows) * jnp.asarray(math.sqrt(d / m), x.dtype)
