@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from dualcalc.errors import DualcalcError
+from dualcalc.learn.spectral import Spectrum, eigen_spectrum
 
 KERNEL_NAMES = ("nngp", "ntk")
 
@@ -37,13 +38,6 @@ class Gaussian(NamedTuple):
 
     mean: np.ndarray
     covariance: np.ndarray
-
-
-class Spectrum(NamedTuple):
-    """Eigendecomposition K + reg I = U diag(values) U^T, numerically-zero values set to 0."""
-
-    values: np.ndarray
-    vectors: np.ndarray
 
 
 PredictFn = Callable[..., Any]
@@ -159,13 +153,6 @@ def gradient_descent_mse_ensemble(
         return results[0] if isinstance(get, str) else tuple(results)
 
     return predict_fn
-
-
-def eigen_spectrum(k: np.ndarray) -> Spectrum:
-    """Eigendecomposition of a symmetric PSD matrix; values below n eps max(l) count as 0."""
-    values, vectors = np.linalg.eigh(0.5 * (k + k.T))
-    cutoff = len(k) * np.finfo(np.float64).eps * max(float(values[-1]), 0.0)
-    return Spectrum(np.where(values > cutoff, values, 0.0), vectors)
 
 
 def phi(values: np.ndarray, times: np.ndarray, normalisation: float) -> np.ndarray:

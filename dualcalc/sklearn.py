@@ -1,0 +1,9 @@
+"""Public facade of the scikit-learn estimators on neural kernels (needs scikit-learn).
+
+>>> from dualcalc.sklearn import NeuralKernelRidge
+>>> NeuralKernelRidge("gelu", depth=2, alpha=[0.01, 0.1, 1.0]).fit(X, y)  # doctest: +SKIP
+"""
+
+from dualcalc.learn.kernel_ridge import NeuralKernelClassifier, NeuralKernelRidge
+
+__all__ = ["NeuralKernelClassifier", "NeuralKernelRidge"]
