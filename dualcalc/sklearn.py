@@ -4,6 +4,7 @@
 >>> NeuralKernelRidge("gelu", depth=2, alpha=[0.01, 0.1, 1.0]).fit(X, y)  # doctest: +SKIP
 """
 
+from dualcalc.learn.gaussian_process import NeuralKernel
 from dualcalc.learn.kernel_ridge import NeuralKernelClassifier, NeuralKernelRidge
 
-__all__ = ["NeuralKernelClassifier", "NeuralKernelRidge"]
+__all__ = ["NeuralKernel", "NeuralKernelClassifier", "NeuralKernelRidge"]
