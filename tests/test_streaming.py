@@ -20,7 +20,9 @@ import pytest
 from sklearn.linear_model import Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from dualcalc import DualcalcError
 from dualcalc.learn import streaming
+from dualcalc.learn.feature_ridge import identity_features
 from dualcalc.sklearn import FeatureRidge, FeatureTransformer
 
 RNG = np.random.default_rng(20261204)
@@ -233,3 +235,10 @@ def test_sharded_accumulation_over_8_devices_equals_one_device():
     assert found["n"] == [293, 293]
     for key in ("ftf", "fty", "yty", "coef", "predict"):
         assert found[key] < 1e-10, (key, found[key])
+
+
+def test_functional_api_checks_its_arguments():
+    with pytest.raises(DualcalcError, match=r"Y must have shape \(300,\)"):
+        streaming.accumulate(identity_features, X, Y[:10])
+    with pytest.raises(DualcalcError, match="featurizer must be callable"):
+        streaming.accumulate("cosine", X, Y)

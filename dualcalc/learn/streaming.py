@@ -34,6 +34,7 @@ import scipy.linalg
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
+from dualcalc.errors import DualcalcError
 from dualcalc.learn.ridge_path import check_alphas
 from dualcalc.learn.spectral import eigen_spectrum
 
@@ -83,6 +84,10 @@ def accumulate(
     """
     mesh = data_mesh() if mesh is None else mesh
     y_ndim = np.ndim(Y)
+    if y_ndim not in (1, 2) or len(Y) != len(X):
+        raise DualcalcError(
+            f"Y must have shape ({len(X)},) or ({len(X)}, k) to match X, got {np.shape(Y)}"
+        )
     local = _local_batch(batch_size, mesh)
     n_local = len(X)
     batches = _global_batch_count(-(-n_local // local))
@@ -170,7 +175,7 @@ def as_partial(featurizer: Featurizer) -> jax.tree_util.Partial:
     if isinstance(featurizer, jax.tree_util.Partial):
         return featurizer
     if not callable(featurizer):
-        raise ValueError(f"featurizer must be callable, got {type(featurizer).__name__}")
+        raise DualcalcError(f"featurizer must be callable, got {type(featurizer).__name__}")
     return jax.tree_util.Partial(featurizer)
 
 
