@@ -45,6 +45,16 @@ def make_cosine_featurizer(n_features_in, random_state, n_components=48):
     return jax.tree_util.Partial(cosine_features, (w, b))
 
 
+class CosineFactory:
+    """make_featurizer as an object whose repr is stable across processes (test ids)."""
+
+    def __call__(self, n_features_in, random_state):
+        return make_cosine_featurizer(n_features_in, random_state)
+
+    def __repr__(self):
+        return "CosineFactory()"
+
+
 def explicit_cosine(x, seed=0):
     featurizer = make_cosine_featurizer(x.shape[1], np.random.RandomState(seed))
     w, b = featurizer.args[0]
@@ -73,8 +83,8 @@ class RowCounter:
 @parametrize_with_checks(
     [
         FeatureRidge(),
-        FeatureTransformer(make_featurizer=make_cosine_featurizer, random_state=0),
-        FeatureRidge(make_cosine_featurizer, alpha=[0.01, 1.0], batch_size=32, random_state=0),
+        FeatureTransformer(make_featurizer=CosineFactory(), random_state=0),
+        FeatureRidge(CosineFactory(), alpha=[0.01, 1.0], batch_size=32, random_state=0),
     ]
 )
 def test_sklearn_estimator_checks(estimator, check):
