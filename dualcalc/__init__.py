@@ -29,6 +29,8 @@ _LAZY = {
     "load": "dualcalc.codegen.loader",
     "parse": "dualcalc.expression.parser",
 }
+# Submodules reachable as attributes of the package (dualcalc.sklearn needs scikit-learn).
+_SUBMODULES = ("predict", "sklearn")
 
 __all__ = [
     "Activation",
@@ -50,4 +52,6 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f"dualcalc.{name}")
     raise AttributeError(f"module 'dualcalc' has no attribute {name!r}")

@@ -1,0 +1,82 @@
+"""The fully connected network's kernel as a JAX function of its hyperparameters (W_std, b_std).
+
+``dualcalc.nn.Dense`` fixes W_std and b_std as Python numbers when the network is built; a
+Gaussian process tunes them, so here the same recursion is written with them as traced
+arguments (Dense: K <- W^2 K + b^2, Theta <- K_new + W^2 Theta; activations through the
+runtime's own pending/flush machinery), and derivatives come from forward-mode autodiff
+(two hyperparameters: two tangent passes). A test checks it equals ``network.fc_network``.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import jax
+
+from dualcalc.runtime.elementwise import flush, resolve
+from dualcalc.runtime.kernel_state import KernelState, input_state
+
+
+def dense(state: KernelState, w_std: Any, b_std: Any) -> KernelState:
+    """Dense layer on every covariance: K <- W^2 K + b^2; Theta <- K_new + W^2 Theta."""
+    state = flush(state)
+    w2, b2 = w_std**2, b_std**2
+    nngp = w2 * state.nngp + b2
+    if state.ntk is None:
+        ntk = None
+    elif state.ntk_is_zero:
+        ntk = nngp
+    else:
+        ntk = nngp + w2 * state.ntk
+    cov1, cov2 = w2 * state.cov1 + b2, w2 * state.cov2 + b2
+    return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, ntk_is_zero=False)
+
+
+def fc_kernel(
+    x1: Any, x2: Any, same: Any, w_std: Any, b_std: Any, module: Any, depth: int, kernel: str
+) -> Any:
+    """NNGP or NTK of depth x (Dense, activation) + Dense readout, for traced W_std and b_std."""
+    state = input_state(x1, x2, kernel == "ntk", same)
+    for _ in range(depth):
+        state = dense(state, w_std, b_std)
+        state = replace(state, pending=state.pending + (module,))
+    state = flush(dense(state, w_std, b_std))
+    return state.ntk if kernel == "ntk" else state.nngp
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_kernel(activation: str, depth: int, kernel: str) -> Callable[..., Any]:
+    """jit of (x1, x2, same, w_std, b_std) -> K."""
+    module = resolve(activation)
+    return jax.jit(functools.partial(fc_kernel, module=module, depth=depth, kernel=kernel))
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_gradient(activation: str, depth: int, kernel: str) -> Callable[..., Any]:
+    """jit of (x, [W_std, b_std]) -> (K(x, x), dK/d[W_std, b_std] of shape (n, n, 2)), jacfwd."""
+    module = resolve(activation)
+
+    def with_value(params: Any, x: Any) -> tuple[Any, Any]:
+        k = fc_kernel(x, x, True, params[0], params[1], module, depth, kernel)
+        return k, k
+
+    def value_and_jacobian(x: Any, params: Any) -> tuple[Any, Any]:
+        jacobian, k = jax.jacfwd(with_value, has_aux=True)(params, x)
+        return k, jacobian
+
+    return jax.jit(value_and_jacobian)
+
+
+@functools.lru_cache(maxsize=64)
+def compiled_diagonal(activation: str, depth: int, kernel: str) -> Callable[..., Any]:
+    """jit of (x, w_std, b_std) -> K(x_i, x_i) for every row, each point paired with itself."""
+    module = resolve(activation)
+
+    def one(row: Any, w_std: Any, b_std: Any) -> Any:
+        point = row[None]
+        return fc_kernel(point, point, True, w_std, b_std, module, depth, kernel)[0, 0]
+
+    return jax.jit(jax.vmap(one, in_axes=(0, None, None)))
