@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from ._support.guards import as_float, floored, guarded, kernel_args, on_edges
-from ._support.hermite import coefficients, edge_moments, mehler_dnngp, mehler_nngp
+from ._support.hermite import coefficients, derivative_coefficients, edge_moments, mehler_dnngp, mehler_nngp
 
 EXPRESSION = 'tanh(x)'
 NAME = 'tanh'
@@ -46,6 +46,16 @@ def dactivation(x):
 def hermite(q, degree=HERMITE_DEGREE):
     """a_k(q) = E[s(sqrt(q) z) h_k(z)], k = 0..degree, h_k = He_k / sqrt(k!), z ~ N(0, 1)."""
     return coefficients(activation, q, degree, KINKS)
+
+
+@functools.partial(jax.jit, static_argnames="degree")
+def feature_coefficients(q, degree):
+    """(a_k(q), b_k(q)), k = 0..degree: K = sum_k a_k(q1) a_k(q2) rho^k and
+    K' = sum_k b_k(q1) b_k(q2) rho^k, b_k = sqrt(k + 1) a_(k+1) / sqrt(q) (s'(0) at q = 0)."""
+    (q,) = as_float(q)
+    a = hermite(q, degree + 1)
+    slope0 = dactivation(jnp.zeros((), q.dtype))
+    return a[..., :-1], derivative_coefficients(a, q, slope0)
 
 
 def _nngp(q1, q2, c):

@@ -39,8 +39,10 @@ class KernelFn:
     in the dtype of the inputs (float32 or float64).
     """
 
-    def __init__(self, transform: Transform):
+    def __init__(self, transform: Transform, specs: tuple[Any, ...] = ()):
         self.transform = transform
+        #: The layers as data (``dualcalc.runtime.specs``), read by ``dualcalc.features``.
+        self.specs = tuple(specs)
         self._compiled: dict[tuple[str, ...], Callable] = {}
 
     def __call__(

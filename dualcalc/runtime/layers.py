@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 
 from dualcalc.errors import DualcalcError
-from dualcalc.runtime import spatial
+from dualcalc.runtime import spatial, specs
 from dualcalc.runtime.elementwise import flush, resolve
 from dualcalc.runtime.kernel_fn import KernelFn
 from dualcalc.runtime.kernel_state import KernelState
@@ -56,7 +56,8 @@ def Dense(out_dim: int, W_std: float = 1.0, b_std: float = 0.0) -> Layer:
     def transform(state: KernelState) -> KernelState:
         return _affine(flush(state), lambda a: a, w2, b2)
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    spec = specs.DenseSpec(out_dim, float(W_std), float(b_std))
+    return Layer(init_fn, apply_fn, KernelFn(transform, (spec,)))
 
 
 def Activation(expr_or_module: Any) -> Layer:
@@ -72,7 +73,7 @@ def Activation(expr_or_module: Any) -> Layer:
     def transform(state: KernelState) -> KernelState:
         return replace(state, pending=state.pending + (module,))
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    return Layer(init_fn, apply_fn, KernelFn(transform, (specs.ActivationSpec(module),)))
 
 
 def Conv(
@@ -121,7 +122,10 @@ def Conv(
         windows = _windows(sizes, filter_shape, strides, padding)
         return _affine(state, lambda a: spatial.conv_mean(a, windows), w2, b2)
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    spec = specs.ConvSpec(
+        out_chan, filter_shape, tuple(strides), padding, float(W_std), float(b_std)
+    )
+    return Layer(init_fn, apply_fn, KernelFn(transform, (spec,)))
 
 
 def AvgPool(
@@ -152,7 +156,8 @@ def AvgPool(
         windows = _windows(state.nngp.shape[2::2], window_shape, strides, padding)
         return state.map_linear(lambda a: spatial.avg_pool(a, windows))
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    spec = specs.AvgPoolSpec(window_shape, tuple(strides), padding)
+    return Layer(init_fn, apply_fn, KernelFn(transform, (spec,)))
 
 
 def GlobalAvgPool() -> Layer:
@@ -169,7 +174,7 @@ def GlobalAvgPool() -> Layer:
         k = state.spatial_ndim
         return state.map_linear(lambda a: spatial.global_mean(a, k))
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    return Layer(init_fn, apply_fn, KernelFn(transform, (specs.GlobalAvgPoolSpec(),)))
 
 
 def Flatten() -> Layer:
@@ -186,7 +191,7 @@ def Flatten() -> Layer:
         k = state.spatial_ndim
         return state.map_linear(lambda a: spatial.diagonal_mean(a, k))
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    return Layer(init_fn, apply_fn, KernelFn(transform, (specs.FlattenSpec(),)))
 
 
 def serial(*layers: Layer) -> Layer:
@@ -215,7 +220,8 @@ def serial(*layers: Layer) -> Layer:
             state = layer.kernel_fn.transform(state)
         return state
 
-    return Layer(init_fn, apply_fn, KernelFn(transform))
+    described = tuple(spec for layer in layers for spec in layer.kernel_fn.specs)
+    return Layer(init_fn, apply_fn, KernelFn(transform, described))
 
 
 def _affine(state: KernelState, op: Callable, w2: float, b2: float) -> KernelState:

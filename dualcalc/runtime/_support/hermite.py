@@ -191,7 +191,7 @@ def mehler_nngp(a1: jax.Array, a2: jax.Array, rho: jax.Array) -> jax.Array:
     return _horner(a1 * a2, _clip_rho(jnp.asarray(rho)))
 
 
-def _scaled_derivative(a: jax.Array, q: jax.Array, slope0: float) -> jax.Array:
+def derivative_coefficients(a: jax.Array, q: jax.Array, slope0: float) -> jax.Array:
     """b_j = sqrt(j+1) a_(j+1)(q) / sqrt(q): coeffs of s'(sqrt(q) z); (s'(0), 0, ..) at q = 0."""
     q = jnp.asarray(q)
     positive = q > 0
@@ -206,8 +206,8 @@ def mehler_dnngp(
     a1: jax.Array, a2: jax.Array, rho: jax.Array, q1: jax.Array, q2: jax.Array, slope0: float = 0.0
 ) -> jax.Array:
     """K' = sum_k k a1_k a2_k rho^(k-1) / sqrt(q1 q2), rho clipped; q = 0 uses s'(0) = slope0."""
-    b1 = _scaled_derivative(a1, q1, slope0)
-    b2 = _scaled_derivative(a2, q2, slope0)
+    b1 = derivative_coefficients(a1, q1, slope0)
+    b2 = derivative_coefficients(a2, q2, slope0)
     return _horner(b1 * b2, _clip_rho(jnp.asarray(rho)))
 
 
@@ -244,8 +244,8 @@ def hermite_dnngp(
     a1 = coefficients(fn, q1, degree, breakpoints)
     a2 = coefficients(fn, q2, degree, breakpoints)
     slope0 = jax.grad(lambda x: fn(x))(jnp.zeros((), a1.dtype))
-    b1 = _scaled_derivative(a1, q1, 0.0)
-    b2 = _scaled_derivative(a2, q2, 0.0)
+    b1 = derivative_coefficients(a1, q1, 0.0)
+    b2 = derivative_coefficients(a2, q2, 0.0)
     b1 = b1.at[..., 0].set(jnp.where(jnp.asarray(q1) > 0, b1[..., 0], slope0))
     b2 = b2.at[..., 0].set(jnp.where(jnp.asarray(q2) > 0, b2[..., 0], slope0))
     return _horner(b1 * b2, correlation(q1, q2, c))

@@ -1,0 +1,377 @@
+"""A network's sketched feature map: the layer description -> random draws -> features.
+
+``sketch(net, m, key, method, degree)`` reads the network's layers as data
+(``kernel_fn.specs``, the same description ``kernel_fn`` was built from) and returns a
+``FeatureMap``: ``feature_map(x) -> Features(nngp, ntk)``, arrays (n, m) whose Gram matrices
+approximate ``kernel_fn(x, None, "nngp")`` and ``kernel_fn(x, None, "ntk")`` of that network.
+The random draws are made once per input shape and dtype from ``key`` (so train and test
+points see the same features); featurizing is linear in n, batched over rows (a tqdm bar on
+long runs), jit-compiled, and runs unchanged on a GPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import numbers
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from tqdm.auto import tqdm
+
+from dualcalc.errors import DualcalcError
+from dualcalc.features import activation, degree, linear
+from dualcalc.features.state import FeatureState, input_state
+from dualcalc.runtime import spatial
+from dualcalc.runtime.elementwise import compose
+from dualcalc.runtime.specs import (
+    ActivationSpec,
+    AvgPoolSpec,
+    ConvSpec,
+    DenseSpec,
+    FlattenSpec,
+    GlobalAvgPoolSpec,
+)
+from dualcalc.runtime.validation import check_inputs
+from dualcalc.sketch import srht_apply, srht_init
+
+METHODS = ("polysketch", "random", "arccos", "leverage")
+
+
+class Features(NamedTuple):
+    """Feature matrices: <nngp[i], nngp[j]> ~ NNGP(x_i, x_j), <ntk[i], ntk[j]> ~ NTK(x_i, x_j)."""
+
+    nngp: Any
+    ntk: Any
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Widths of the feature arrays between layers (``ntk`` None when not carried)."""
+
+    spatial: tuple[int, ...]
+    nngp: int
+    ntk: int
+    ntk_is_zero: bool
+
+
+class Step(NamedTuple):
+    """One layer: draws its randomness for an input shape, then maps states."""
+
+    name: str
+    init: Callable[[Any, Shape, Any], tuple[Shape, Any]]
+    apply: Callable[[Any, FeatureState], FeatureState]
+
+
+def sketch(
+    net: Any,
+    m: int,
+    key: Any,
+    method: str = "polysketch",
+    degree: int | None = None,
+) -> FeatureMap:
+    """Sketched feature map of a ``dualcalc.nn`` network (or its ``kernel_fn``).
+
+    ``m``: output width; ``method``: "polysketch" (Hermite coefficients of each point's own
+    variance, PolySketch, TensorSRHT: Han et al. 2022), "random" (a finite random network:
+    any activation), "arccos" / "leverage" (ReLU only: arc-cosine random features, plain or
+    leverage-score sampled, Zandieh et al. 2021, Han et al. 2021); ``degree``: Hermite degree
+    of every activation (polysketch; None: per layer, from the tail bound, ``features.degree``).
+    """
+    specs = _specs_of(net)
+    m = _positive_int(m, "m")
+    if method not in METHODS:
+        raise DualcalcError(f"method must be one of {METHODS}, got {method!r}")
+    if degree is not None:
+        degree = _positive_int(degree, "degree")
+    key = _key(key)
+    steps = _plan(specs, m, method, degree)
+    kernel_fn = net[2] if isinstance(net, tuple) else net
+    return FeatureMap(steps=tuple(steps), m=m, key=key, method=method, kernel_fn=kernel_fn)
+
+
+class FeatureMap:
+    """``feature_map(x, batch_size=None, progress=None) -> Features`` (numpy arrays).
+
+    ``apply(x)`` is the pure, jit-able map on one batch of JAX arrays (what a streaming
+    learner calls); ``degrees`` lists the Hermite degree of each sketched activation.
+    """
+
+    def __init__(
+        self, steps: tuple[Step, ...], m: int, key: Any, method: str, kernel_fn: Any = None
+    ):
+        self.steps = steps
+        self.m = m
+        self.key = key
+        self.method = method
+        #: The exact kernel of the same network (what the features approximate).
+        self.kernel_fn = kernel_fn
+        self._params: dict[tuple, Any] = {}
+        self._compiled: dict[tuple, Callable] = {}
+
+    @property
+    def degrees(self) -> tuple[int, ...]:
+        """Hermite degree of each sketched activation layer, in order."""
+        return tuple(int(s.name.split("=")[1]) for s in self.steps if s.name.startswith("degree="))
+
+    def params(self, example_shape: Sequence[int], dtype: Any) -> Any:
+        """The random draws from this map's key for inputs (n, *example_shape): made once."""
+        cache = (tuple(example_shape), np.dtype(dtype).name)
+        if cache not in self._params:
+            self._params[cache] = self.draw(self.key, example_shape, dtype)
+        return self._params[cache]
+
+    def draw(self, key: Any, example_shape: Sequence[int], dtype: Any) -> Any:
+        """Random draws of every layer from ``key`` (a pytree: ``apply`` takes it as data, so
+        one compiled ``apply`` serves every key of the same shapes)."""
+        spatial_shape, channels = tuple(example_shape[:-1]), int(example_shape[-1])
+        shape = Shape(spatial_shape, channels, 1, True)
+        keys = jax.random.split(_key(key), len(self.steps) + 1)
+        drawn = []
+        with _precision(dtype):
+            for step, step_key in zip(self.steps, keys[:-1], strict=True):
+                shape, params = step.init(step_key, shape, dtype)
+                drawn.append(params)
+            final = _final_resize(keys[-1], shape, self.m, dtype)
+        return tuple(drawn), final
+
+    def apply(self, params: Any, x: Any, with_ntk: bool = True) -> Features:
+        """Features of one batch x (n, *spatial, channels) as JAX arrays (pure, jit-able)."""
+        drawn, final = params
+        state = input_state(x, with_ntk)
+        for step, p in zip(self.steps, drawn, strict=True):
+            state = step.apply(p, state)
+        nngp = _resize(final[0], state.nngp, self.m)
+        ntk = None if state.ntk is None else _resize(final[1], state.ntk, self.m)
+        return Features(nngp, ntk)
+
+    def __call__(
+        self,
+        x: Any,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+        get: str | tuple[str, ...] = ("nngp", "ntk"),
+    ) -> Features:
+        """Features of all rows of x, computed in batches of ``batch_size`` rows (numpy)."""
+        a, _ = check_inputs(x, None)
+        names = (get,) if isinstance(get, str) else tuple(get)
+        if not names or any(n not in ("nngp", "ntk") for n in names):
+            raise DualcalcError(f"get must be 'nngp', 'ntk' or both, got {get!r}")
+        with_ntk = "ntk" in names
+        size = len(a) if batch_size is None else _positive_int(batch_size, "batch_size")
+        size = min(size, len(a))
+        params = self.params(a.shape[1:], a.dtype)
+        fn = self._compiled_for(a.shape[1:], a.dtype, with_ntk)
+        parts: list[Features] = []
+        starts = range(0, len(a), size)
+        with _precision(a.dtype):
+            bar = {True: False, False: True, None: None}[progress]  # None: only on a terminal
+            for start in tqdm(starts, disable=bar, leave=False, desc="features"):
+                block = a[start : start + size]
+                rows = len(block)
+                padding = np.zeros((size - rows,) + a.shape[1:], a.dtype)  # one compiled shape
+                out = fn(params, np.concatenate([block, padding]))
+                parts.append(Features(*(None if f is None else np.asarray(f)[:rows] for f in out)))
+        nngp = np.concatenate([p.nngp for p in parts])
+        ntk = np.concatenate([p.ntk for p in parts]) if with_ntk else None
+        return Features(nngp, ntk)
+
+    def _compiled_for(self, example_shape: tuple, dtype: Any, with_ntk: bool) -> Callable:
+        cache = (tuple(example_shape), np.dtype(dtype).name, with_ntk)
+        if cache not in self._compiled:
+            self._compiled[cache] = jax.jit(functools.partial(self.apply, with_ntk=with_ntk))
+        return self._compiled[cache]
+
+
+# -- the plan: one Step per layer --------------------------------------------------------------
+
+
+def _plan(specs: Sequence[Any], m: int, method: str, fixed_degree: int | None) -> list[Step]:
+    """Steps for the layer specs (consecutive activations composed into one)."""
+    steps: list[Step] = []
+    variances = list(degree.REFERENCE_VARIANCES)
+    pending: list[Any] = []
+    for spec in list(specs) + [None]:
+        if isinstance(spec, ActivationSpec):
+            pending.append(spec.module)
+            continue
+        if pending:
+            module = compose(pending)
+            pending = []
+            chosen = fixed_degree
+            if method == "polysketch" and chosen is None:
+                chosen = degree.choose_degree(module, variances, m)
+            steps.append(_activation_step(module, m, method, chosen))
+            variances = degree.next_variances(module, variances)
+        if spec is None:
+            break
+        steps.append(_linear_step(spec))
+        if isinstance(spec, (DenseSpec, ConvSpec)):
+            variances = [spec.W_std**2 * v + spec.b_std**2 for v in variances]
+    return steps
+
+
+def _activation_step(module: Any, m: int, method: str, chosen: int | None) -> Step:
+    if method in ("arccos", "leverage") and module.EXPRESSION != activation.RELU:
+        raise DualcalcError(
+            f"method {method!r} builds arc-cosine features of ReLU only, not of "
+            f"{module.EXPRESSION}; use method='polysketch' or 'random' for other activations"
+        )
+
+    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+        ntk_width = None if shape.ntk_is_zero else shape.ntk
+        if method == "polysketch":
+            params = activation.polysketch_layer(key, shape.nngp, ntk_width, m, chosen, dtype)
+        else:
+            leverage = method == "leverage"
+            params = activation.random_layer(key, shape.nngp, ntk_width, m, dtype, leverage)
+        return replace(shape, nngp=m, ntk=m), params
+
+    def apply(params: Any, state: FeatureState) -> FeatureState:
+        if method == "polysketch":
+            return activation.polysketch_apply_layer(module, chosen, params, state)
+        return activation.random_apply_layer(module, params, state)
+
+    name = f"degree={chosen}" if method == "polysketch" else method
+    return Step(name, init, apply)
+
+
+@functools.singledispatch
+def _linear_step(spec: Any) -> Step:
+    raise DualcalcError(f"the feature maps cannot sketch the layer {type(spec).__name__}")
+
+
+@_linear_step.register
+def _(spec: DenseSpec) -> Step:
+    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+        width = shape.nngp + (spec.b_std != 0.0)
+        ntk = width if shape.ntk_is_zero else width + shape.ntk
+        return Shape(shape.spatial, width, ntk, False), None
+
+    return Step("dense", init, lambda _, state: linear.dense(state, spec.W_std, spec.b_std))
+
+
+@_linear_step.register
+def _(spec: ConvSpec) -> Step:
+    def windows(sizes: Sequence[int]) -> list[spatial.AxisWindow]:
+        if len(sizes) != len(spec.filter_shape):
+            raise DualcalcError(
+                f"Conv with a {len(spec.filter_shape)}-D filter needs inputs with as many "
+                f"spatial axes, got {len(sizes)}"
+            )
+        geometry = zip(sizes, spec.filter_shape, spec.strides, strict=True)
+        return [spatial.axis_window(n, w, s, spec.padding) for n, w, s in geometry]
+
+    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+        found = windows(shape.spatial)
+        count = math.prod(spec.filter_shape)
+        width = count * shape.nngp + (spec.b_std != 0.0)
+        ntk = width if shape.ntk_is_zero else width + count * shape.ntk
+        return Shape(tuple(w.out for w in found), width, ntk, False), None
+
+    def apply(_: Any, state: FeatureState) -> FeatureState:
+        found = windows(state.nngp.shape[1:-1])
+        return linear.conv(state, found, spec.W_std, spec.b_std)
+
+    return Step("conv", init, apply)
+
+
+@_linear_step.register
+def _(spec: AvgPoolSpec) -> Step:
+    def windows(sizes: Sequence[int]) -> list[spatial.AxisWindow]:
+        if len(sizes) != len(spec.window_shape):
+            raise DualcalcError(
+                f"AvgPool over {len(spec.window_shape)} axes needs inputs with as many spatial "
+                f"axes, got {len(sizes)}"
+            )
+        geometry = zip(sizes, spec.window_shape, spec.strides, strict=True)
+        return [spatial.axis_window(n, w, s, spec.padding) for n, w, s in geometry]
+
+    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+        return replace(shape, spatial=tuple(w.out for w in windows(shape.spatial))), None
+
+    def apply(_: Any, state: FeatureState) -> FeatureState:
+        return linear.avg_pool(state, windows(state.nngp.shape[1:-1]))
+
+    return Step("avg_pool", init, apply)
+
+
+@_linear_step.register
+def _(spec: GlobalAvgPoolSpec) -> Step:
+    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+        return replace(shape, spatial=()), None
+
+    return Step("global_avg_pool", init, lambda _, state: linear.global_avg_pool(state))
+
+
+@_linear_step.register
+def _(spec: FlattenSpec) -> Step:
+    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+        pixels = math.prod(shape.spatial)
+        return Shape((), pixels * shape.nngp, pixels * shape.ntk, shape.ntk_is_zero), None
+
+    return Step("flatten", init, lambda _, state: linear.flatten(state))
+
+
+# -- final width, inputs -------------------------------------------------------------------------
+
+
+def _final_resize(key: Any, shape: Shape, m: int, dtype: Any) -> tuple[Any, Any]:
+    """SRHTs taking the final nngp / ntk features to width m where they are wider."""
+    k1, k2 = jax.random.split(key)
+    nngp = srht_init(k1, shape.nngp, m, dtype=dtype) if shape.nngp > m else None
+    ntk = srht_init(k2, shape.ntk, m, dtype=dtype) if shape.ntk > m else None
+    return nngp, ntk
+
+
+def _resize(params: Any, features: Any, m: int) -> Any:
+    """Features of width exactly m: sketched down (unbiased) or zero-padded (exact)."""
+    width = features.shape[-1]
+    if params is not None:
+        return srht_apply(params, features)
+    if width < m:
+        pad = [(0, 0)] * (features.ndim - 1) + [(0, m - width)]
+        return jnp.pad(features, pad)
+    return features
+
+
+def _specs_of(net: Any) -> tuple[Any, ...]:
+    kernel_fn = net[2] if isinstance(net, tuple) and len(net) == 3 else net
+    specs = getattr(kernel_fn, "specs", None)
+    if not specs:
+        raise DualcalcError(
+            "sketch expects a dualcalc.nn network (init_fn, apply_fn, kernel_fn) or its "
+            f"kernel_fn, got {type(net).__name__}"
+        )
+    return specs
+
+
+def _positive_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise DualcalcError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _key(key: Any) -> Any:
+    """A jax.random key (an integer seed is turned into one)."""
+    if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        return jax.random.PRNGKey(int(key))
+    try:
+        jax.random.split(key)
+    except (TypeError, ValueError) as exc:
+        raise DualcalcError(
+            f"key must be a jax.random key or an integer seed, got {type(key).__name__}"
+        ) from exc
+    return key
+
+
+def _precision(dtype: Any):
+    """float64 work needs x64 enabled, whatever the caller's global configuration."""
+    if np.dtype(dtype) == np.float64:
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
