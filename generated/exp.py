@@ -14,8 +14,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ._support.guards import as_float, floored, guarded, kernel_args
-from ._support.hermite import coefficients, derivative_coefficients
+from ._support.guards import as_float, floored, guarded, kernel_args, within_or
+from ._support.hermite import coefficients, derivative_coefficients, mehler_dnngp, mehler_nngp
 
 EXPRESSION = 'exp(x)'
 NAME = 'exp'
@@ -25,6 +25,8 @@ HERMITE_DEGREE = 16
 KINKS = ()
 #: Value margins (float32, float64): exact
 VALUE_MARGINS = (0.0, 0.0)
+#: Largest variances (float32, float64) where the printed form holds; Mehler beyond
+VARIANCE_LIMITS = (20.0, float('inf'))
 
 
 @jax.jit
@@ -68,13 +70,35 @@ def _dnngp(q1, q2, c):
     return jnp.exp((1/2)*(2*c + q1 + q2))
 
 
+def _nngp_or_series(q1, q2, c):
+    """The closed form up to VARIANCE_LIMITS; Mehler's series beyond (or where not finite)."""
+    return within_or(_nngp(q1, q2, c), _nngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _dnngp_or_series(q1, q2, c):
+    """The same for K'."""
+    return within_or(_dnngp(q1, q2, c), _dnngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _nngp_series(q1, q2, c):
+    """Mehler: K = sum_k a_k(q1) a_k(q2) rho^k, per-variance coefficients."""
+    rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return mehler_nngp(hermite(q1), hermite(q2), rho)
+
+
+def _dnngp_series(q1, q2, c):
+    """Mehler: K' = sum_k k a_k(q1) a_k(q2) rho^(k-1) / sqrt(q1 q2)."""
+    rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return mehler_dnngp(hermite(q1), hermite(q2), rho, q1, q2)
+
+
 @jax.jit
 def nngp(q1, q2, c, edges=None):
     """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
 
     ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    value = guarded(_nngp_or_series, dnngp, VALUE_MARGINS, q1, q2, c)
     return value
 
 
@@ -84,7 +108,7 @@ def dnngp(q1, q2, c, edges=None):
 
     ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    value = guarded(_dnngp_or_series, None, VALUE_MARGINS, q1, q2, c)
     return value
 
 

@@ -14,8 +14,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt
-from ._support.hermite import coefficients, derivative_coefficients, edge_moments
+from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt, within_or
+from ._support.hermite import coefficients, derivative_coefficients, edge_moments, mehler_dnngp, mehler_nngp
 from ._support.piecewise import piecewise
 from ._support import special
 
@@ -27,6 +27,8 @@ HERMITE_DEGREE = 400
 KINKS = (-3.0, 3.0,)
 #: Value margins (float32, float64): nudged inside, the printed form is 0/0 at rho = +-1
 VALUE_MARGINS = (1e-05, 1e-10)
+#: Largest variances (float32, float64) where the printed form holds; Mehler beyond
+VARIANCE_LIMITS = (20480.0, float('inf'))
 
 
 @jax.jit
@@ -151,13 +153,35 @@ def _dnngp(q1, q2, c):
     return (1/12)*t1*t17*t18*t19*t20*special.normal_cdf(-t26) + (1/12)*t1*t17*t18*t20*t35*special.normal_cdf(-t36) + (1/36)*t11*special.bvn_cdf(t2, t6, t7) + (1/36)*t11*special.bvn_cdf(t3, t10, t7) - 1/9*t12*t13*jnp.exp(-t16*(t14 + t15)) + (1/9)*t12*t13*jnp.exp(-t16*(-t14 + t15)) + (1/12)*t17*t18*t29*t30*t5*special.normal_cdf(-t33) + (1/12)*t17*t18*t30*t37*t5*special.normal_cdf(-t38) - t19*t28*special.normal_cdf(t26) - t28*t35*special.normal_cdf(t36) - t29*t34*special.normal_cdf(t33) - t34*t37*special.normal_cdf(t38) - t9*special.bvn_cdf(t10, t2, t7) - t9*special.bvn_cdf(t3, t6, t7)
 
 
+def _nngp_or_series(q1, q2, c):
+    """The closed form up to VARIANCE_LIMITS; Mehler's series beyond (or where not finite)."""
+    return within_or(_nngp(q1, q2, c), _nngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _dnngp_or_series(q1, q2, c):
+    """The same for K'."""
+    return within_or(_dnngp(q1, q2, c), _dnngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _nngp_series(q1, q2, c):
+    """Mehler: K = sum_k a_k(q1) a_k(q2) rho^k, per-variance coefficients."""
+    rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return mehler_nngp(hermite(q1), hermite(q2), rho)
+
+
+def _dnngp_series(q1, q2, c):
+    """Mehler: K' = sum_k k a_k(q1) a_k(q2) rho^(k-1) / sqrt(q1 q2)."""
+    rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return mehler_dnngp(hermite(q1), hermite(q2), rho, q1, q2)
+
+
 @jax.jit
 def nngp(q1, q2, c, edges=None):
     """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
 
     ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    value = guarded(_nngp_or_series, dnngp, VALUE_MARGINS, q1, q2, c)
     return on_edges(value, q1, q2, c, nngp_edges(q1) if edges is None else edges)
 
 
@@ -167,7 +191,7 @@ def dnngp(q1, q2, c, edges=None):
 
     ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    value = guarded(_dnngp_or_series, None, VALUE_MARGINS, q1, q2, c)
     return on_edges(value, q1, q2, c, dnngp_edges(q1) if edges is None else edges)
 
 

@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from ._support.atan2 import fast_atan2
-from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt
-from ._support.hermite import coefficients, derivative_coefficients, edge_moments
+from ._support.guards import as_float, cs_gap, floored, guarded, kernel_args, on_edges, safe_sqrt, within_or
+from ._support.hermite import coefficients, derivative_coefficients, edge_moments, mehler_dnngp, mehler_nngp
 from ._support.piecewise import piecewise
 from ._support import special
 
@@ -28,6 +28,8 @@ HERMITE_DEGREE = 400
 KINKS = (0.0,)
 #: Value margins (float32, float64): nudged inside, the printed form is 0/0 at rho = +-1
 VALUE_MARGINS = (1e-05, 1e-10)
+#: Largest variances (float32, float64) where the printed form holds; Mehler beyond
+VARIANCE_LIMITS = (20.0, 20.0)
 
 
 @jax.jit
@@ -105,13 +107,35 @@ def _dnngp(q1, q2, c):
     return (1.8472367132973584)*jnp.exp(t0)*special.bvn_cdf(t3, -t4, t7) + (1.8472367132973584)*jnp.exp(t8)*special.bvn_cdf(t5, -t1, t7) + (3.090913292287981)*jnp.exp(c + t0 + t8)*special.bvn_cdf(-t4 - t5, -t1 - t3, t6) - 0.5519862824148908*fast_atan2(cs_gap(q1, q2, c), c)/jnp.pi + 0.5519862824148908
 
 
+def _nngp_or_series(q1, q2, c):
+    """The closed form up to VARIANCE_LIMITS; Mehler's series beyond (or where not finite)."""
+    return within_or(_nngp(q1, q2, c), _nngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _dnngp_or_series(q1, q2, c):
+    """The same for K'."""
+    return within_or(_dnngp(q1, q2, c), _dnngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _nngp_series(q1, q2, c):
+    """Mehler: K = sum_k a_k(q1) a_k(q2) rho^k, per-variance coefficients."""
+    rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return mehler_nngp(hermite(q1), hermite(q2), rho)
+
+
+def _dnngp_series(q1, q2, c):
+    """Mehler: K' = sum_k k a_k(q1) a_k(q2) rho^(k-1) / sqrt(q1 q2)."""
+    rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
+    return mehler_dnngp(hermite(q1), hermite(q2), rho, q1, q2)
+
+
 @jax.jit
 def nngp(q1, q2, c, edges=None):
     """K(q1, q2, c) = E[s(u) s(v)], (u, v) ~ N(0, [[q1, c], [c, q2]]).
 
     ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_nngp, dnngp, VALUE_MARGINS, q1, q2, c)
+    value = guarded(_nngp_or_series, dnngp, VALUE_MARGINS, q1, q2, c)
     return on_edges(value, q1, q2, c, nngp_edges(q1) if edges is None else edges)
 
 
@@ -121,7 +145,7 @@ def dnngp(q1, q2, c, edges=None):
 
     ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    value = guarded(_dnngp_or_series, None, VALUE_MARGINS, q1, q2, c)
     return on_edges(value, q1, q2, c, dnngp_edges(q1) if edges is None else edges)
 
 

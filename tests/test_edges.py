@@ -164,3 +164,37 @@ def test_kernels_on_the_edges_on_every_path(text):
         scale = np.sqrt(np.abs(np.diag(exact))[:, None] * np.abs(np.diag(exact))[None, :])
         err = np.abs(single - exact) / np.maximum(scale, np.finfo(np.float32).tiny)
         assert err.max() <= float32_tol, f"{text} {name}: float32 off by {err.max():.2e}"
+
+
+@pytest.mark.parametrize("text", ["elu", "hardtanh"])  # the ELU family shares one form
+def test_closed_forms_hold_at_large_variances(text):
+    """Beyond the variance where the printed form cancels catastrophically (ELU's exp(q) erfc),
+    the module sums Mehler's series. Reference at rho = +-0.5: the derivation engine's own
+    coefficients (numpy, closed-form terms per piece; checked against mpmath in test_hermite)
+    summed to degree 200, whose dropped part is at most 0.5^201 E[s^2]. float64 to 1e-10 and
+    float32 to 1e-4 of the Cauchy-Schwarz scale; finite values at q = 1e6."""
+    d = derivation(text)
+    q = np.array([300.0, 1000.0, 3000.0])
+    a = d.hermite(200, q)
+    scale = np.array([quad.second_moment(d.activation, v) for v in q])
+    for rho in (0.5, -0.5):
+        exact = np.sum(a * a * rho ** np.arange(201), axis=1)
+        with jax.enable_x64(True):
+            k64 = np.asarray(d.module.nngp(q, q, rho * q))
+            k32 = np.asarray(d.module.nngp(*(v.astype(np.float32) for v in (q, q, rho * q))))
+        assert np.all(np.abs(k64 - exact) <= 1e-10 * scale), (text, rho, k64, exact)
+        assert np.all(np.abs(k32 - exact) <= 1e-4 * scale), (text, rho, k32, exact)
+    q = np.array([1e6, 1e6, 1.0])
+    with jax.enable_x64(True):
+        for fn in (d.module.nngp, d.module.dnngp):
+            assert np.all(np.isfinite(np.asarray(fn(q, q[::-1], np.array([0.5e6, -1e6, 10.0])))))
+
+
+def test_a_kernel_that_overflows_is_reported():
+    """exp's kernel is exp(q1/2 + q2/2 + c): beyond float64 at q = 1000 it is inf in the
+    generated module (the true value) and a clear error from Derivation.kernel."""
+    d = derivation("exp")
+    with jax.enable_x64(True):
+        assert np.isinf(float(d.module.nngp(1000.0, 1000.0, 500.0)))
+    with pytest.raises(dualcalc.DerivationError, match="overflows float64"):
+        d.kernel(1000.0, 1000.0, 500.0)

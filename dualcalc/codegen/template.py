@@ -47,16 +47,30 @@ def feature_coefficients(q, degree):
 
 MEHLER = '''
 
-def _nngp(q1, q2, c):
+def _nngp{suffix}(q1, q2, c):
     """Mehler: K = sum_k a_k(q1) a_k(q2) rho^k, per-variance coefficients."""
     rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
     return mehler_nngp(hermite(q1), hermite(q2), rho)
 
 
-def _dnngp(q1, q2, c):
+def _dnngp{suffix}(q1, q2, c):
     """Mehler: K' = sum_k k a_k(q1) a_k(q2) rho^(k-1) / sqrt(q1 q2)."""
     rho = c / (jnp.sqrt(q1) * jnp.sqrt(q2))
     return mehler_dnngp(hermite(q1), hermite(q2), rho, q1, q2)
+'''
+
+#: Closed forms whose terms cancel or overflow at large variances (ELU's exp(q) erfc(...)) hand
+#: over to Mehler's series beyond the variance their printed form was checked to hold at.
+SERIES_FALLBACK = '''
+
+def _nngp_or_series(q1, q2, c):
+    """The closed form up to VARIANCE_LIMITS; Mehler's series beyond (or where not finite)."""
+    return within_or(_nngp(q1, q2, c), _nngp_series, q1, q2, c, VARIANCE_LIMITS)
+
+
+def _dnngp_or_series(q1, q2, c):
+    """The same for K'."""
+    return within_or(_dnngp(q1, q2, c), _dnngp_series, q1, q2, c, VARIANCE_LIMITS)
 '''
 
 #: The duals on the edge of their domain, by 1-D quadrature (kinks, nudged forms, series).
@@ -105,7 +119,7 @@ def nngp(q1, q2, c, edges=None):
 
     ``edges``: nngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_nngp, {price}, VALUE_MARGINS, q1, q2, c)
+    value = guarded({kernel}, {price}, VALUE_MARGINS, q1, q2, c)
 {edge_line}
 '''
 
@@ -117,7 +131,7 @@ def dnngp(q1, q2, c, edges=None):
 
     ``edges``: dnngp_edges(q1) if already at hand (else computed when needed)."""
     q1, q2, c = kernel_args(q1, q2, c)
-    value = guarded(_dnngp, None, VALUE_MARGINS, q1, q2, c)
+    value = guarded({kernel}, None, VALUE_MARGINS, q1, q2, c)
 {edge_line}
 '''
 
@@ -187,7 +201,86 @@ def _render_checked(derivation: Any) -> str:
     if not derivation.closed_form:
         return source
     margins = _edge_margins(source, derivation)
-    return source if margins == EXACT else _render(derivation, margins)
+    limits = _stable_limits(source, derivation)
+    if margins == EXACT and limits == UNLIMITED:
+        return source
+    return _render(derivation, margins, limits)
+
+
+#: Variance limits (float32, float64) of a closed form that holds everywhere.
+UNLIMITED = (float("inf"), float("inf"))
+
+
+#: Variances at which the printed closed form is compared with Mehler's series (rho = +-0.3,
+#: where the series converges fast): 20 * 4^k up to about 1.3e6.
+STABILITY_LADDER = tuple(20.0 * 4.0**k for k in range(9))
+#: Agreement required there, relative to the Cauchy-Schwarz scale, per dtype.
+STABILITY_TOLERANCE = {"float32": 1e-4, "float64": 1e-10}
+#: The correlation of the stability probes, and the degree of the reference series there.
+STABILITY_RHO = 0.3
+REFERENCE_DEGREE = 120
+
+
+def _stable_limits(source: str, derivation: Any) -> tuple[float, float]:
+    """The largest ladder variance (float32, float64) up to which the printed K and K' agree
+    with Mehler's series at rho = +-0.3: beyond it terms like exp(q) erfc(...) cancel
+    catastrophically or overflow (ELU's form), and the module sums the series there instead.
+
+    Reference: the engine's coefficients a_k(q) up to REFERENCE_DEGREE (numpy, exact
+    per-variance), trusted where the Cauchy-Schwarz tail bound sqrt(tail tail) 0.3^(D + 1) is
+    negligible, and only where the kernel's scale E[s(sqrt(q) z)^2] is finite (a kernel that
+    overflows float64 itself, like exp's, is left as it is). inf when the form holds throughout.
+    """
+    import jax
+    import numpy as np
+
+    from dualcalc.derivation.hermite import edge_pair_expectation, hermite_coefficients
+    from dualcalc.expression.pieces import piecewise_numpy
+    from dualcalc.runtime._support.guards import kernel_args
+
+    module = module_from_source(source, "dualcalc_stability_probe", "<dualcalc stability probe>")
+    printed = {False: module._nngp}
+    if not derivation.derivative_is_distribution:
+        printed[True] = module._dnngp
+    ladder = np.asarray(STABILITY_LADDER)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        a = hermite_coefficients(derivation.activation, REFERENCE_DEGREE + 1, ladder)
+    k = np.arange(REFERENCE_DEGREE + 2)
+    good = {"float32": np.ones(len(ladder), bool), "float64": np.ones(len(ladder), bool)}
+    with _x64(), jax.disable_jit(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        for derivative, fn in printed.items():
+            if derivative:
+                coeffs = np.sqrt(k[1:]) * a[:, 1:] / np.sqrt(ladder)[:, None]
+            else:
+                coeffs = a[:, :-1]
+            f = piecewise_numpy(derivation.activation, derivative=derivative)
+            kinks = derivation.activation.kinks
+            scale = np.array([edge_pair_expectation(f, v, v, 1.0, kinks) for v in ladder])
+            tail = np.maximum(scale - np.sum(coeffs**2, axis=1), 0.0)
+            trusted = np.isfinite(scale) & (
+                tail * STABILITY_RHO ** (REFERENCE_DEGREE + 1) <= 1e-3 * 1e-10 * scale
+            )
+            for sign in (1.0, -1.0):
+                rho = sign * STABILITY_RHO
+                exact = np.sum(coeffs * coeffs * rho ** k[: coeffs.shape[1]], axis=1)
+                for name in ("float32", "float64"):
+                    args = (np.asarray(v, name) for v in (ladder, ladder, rho * ladder))
+                    value = np.asarray(fn(*kernel_args(*args)), np.float64)
+                    error = np.abs(value - exact) / np.maximum(scale, 1e-300)
+                    ok = np.isfinite(value) & (error <= STABILITY_TOLERANCE[name])
+                    good[name] &= ok | ~trusted
+    limits = []
+    for name in ("float32", "float64"):
+        failing = np.nonzero(~good[name])[0]
+        limits.append(float("inf") if not len(failing) else _limit_below(failing[0]))
+    return limits[0], limits[1]
+
+
+def _limit_below(index: int) -> float:
+    """The last ladder variance before the first failing one (0 when even 20 fails)."""
+    return STABILITY_LADDER[index - 1] if index > 0 else 0.0
 
 
 #: Value margins (float32, float64): exact on |rho| <= 1.
@@ -293,7 +386,9 @@ def _x64():
     return enable_x64()
 
 
-def _render(derivation: Any, margins: tuple[float, float]) -> str:
+def _render(
+    derivation: Any, margins: tuple[float, float], limits: tuple[float, float] = UNLIMITED
+) -> str:
     activation = derivation.activation
     text = activation.text
     _check_embeddable(text)
@@ -314,7 +409,7 @@ def _render(derivation: Any, margins: tuple[float, float]) -> str:
         "guards": {"as_float", "guarded", "kernel_args", "floored"},
         "hermite": {"coefficients", "derivative_coefficients"},
     }
-    parts = [_constants(derivation, kinks, margins)]
+    parts = [_constants(derivation, kinks, margins, limits)]
     parts.append(_activation_functions(activation.expr, kinks, printer))
     parts.append(HERMITE)
     if closed:
@@ -325,19 +420,28 @@ def _render(derivation: Any, margins: tuple[float, float]) -> str:
             parts.append(
                 _kernel_function("_dnngp", "K'(q1, q2, c), closed form", derivation.dnngp, printer)
             )
+        fallback = limits != UNLIMITED
+        if fallback:
+            parts.append(SERIES_FALLBACK)
+            parts.append(MEHLER.format(suffix="_series"))
+            names["hermite"] |= {"mehler_nngp", "mehler_dnngp"}
+            names["guards"].add("within_or")
     else:
-        parts.append(MEHLER)
+        parts.append(MEHLER.format(suffix=""))
         names["hermite"] |= {"mehler_nngp", "mehler_dnngp"}
+        fallback = False
+    kernel = "_nngp_or_series" if fallback else "_nngp"
+    dkernel = "_dnngp_or_series" if fallback else "_dnngp"
 
     def edge_line(edges: str) -> str:
         return EDGE_RETURN.format(edges=edges) if quadrature_edges else PLAIN_RETURN
 
     price = "None" if distribution else "dnngp"
-    parts.append(NNGP.format(price=price, edge_line=edge_line("nngp_edges")))
+    parts.append(NNGP.format(kernel=kernel, price=price, edge_line=edge_line("nngp_edges")))
     if distribution:
         parts.append(DNNGP_DISTRIBUTION)
     else:
-        parts.append(DNNGP.format(edge_line=edge_line("dnngp_edges")))
+        parts.append(DNNGP.format(kernel=dkernel, edge_line=edge_line("dnngp_edges")))
     if quadrature_edges:
         names["hermite"].add("edge_moments")
         names["guards"].add("on_edges")
@@ -355,6 +459,10 @@ def _render(derivation: Any, margins: tuple[float, float]) -> str:
     body = "\n".join(p.strip("\n") + "\n\n" for p in parts)
     head = _header(derivation) + "\n" + _imports(printer, names)
     return (head + "\n\n" + body).rstrip("\n") + "\n"
+
+
+def _float_text(value: float) -> str:
+    return "float('inf')" if value == float("inf") else repr(float(value))
 
 
 def _check_embeddable(text: str) -> None:
@@ -413,7 +521,12 @@ def _header(derivation: Any) -> str:
     return "\n".join(lines)
 
 
-def _constants(derivation: Any, kinks: tuple[sp.Expr, ...], margins: tuple[float, float]) -> str:
+def _constants(
+    derivation: Any,
+    kinks: tuple[sp.Expr, ...],
+    margins: tuple[float, float],
+    limits: tuple[float, float] = UNLIMITED,
+) -> str:
     kink_text = ", ".join(repr(float(sp.N(k, 30))) for k in kinks)
     kink_text = f"({kink_text},)" if kinks else "()"
     lines = [
@@ -427,6 +540,11 @@ def _constants(derivation: Any, kinks: tuple[sp.Expr, ...], margins: tuple[float
         + ("exact" if margins == EXACT else "nudged inside, the printed form is 0/0 at rho = +-1"),
         f"VALUE_MARGINS = {tuple(float(m) for m in margins)!r}",
     ]
+    if limits != UNLIMITED:
+        lines += [
+            "#: Largest variances (float32, float64) where the printed form holds; Mehler beyond",
+            f"VARIANCE_LIMITS = ({_float_text(limits[0])}, {_float_text(limits[1])})",
+        ]
     return "\n".join(lines)
 
 

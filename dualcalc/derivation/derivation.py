@@ -295,5 +295,12 @@ def _evaluate(fn: Any, q1, q2, c) -> np.ndarray:
             "covariance matrix"
         )
     with jax.enable_x64(True):
-        out = np.asarray(fn(q1, q2, c), dtype=np.float64)
-    return np.broadcast_to(out, shape).copy()
+        out = np.broadcast_to(np.asarray(fn(q1, q2, c), dtype=np.float64), shape).copy()
+    if not np.all(np.isfinite(out)):
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(out))[0])
+        raise DerivationError(
+            f"the kernel overflows float64 at q1 = {np.broadcast_to(q1, shape)[where]:.6g}, "
+            f"q2 = {np.broadcast_to(q2, shape)[where]:.6g}: |K| exceeds 1.8e308 there (an "
+            "activation growing like exp(a x) has E[s(u) s(v)] ~ exp(a^2 q))"
+        )
+    return out

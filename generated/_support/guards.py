@@ -69,6 +69,23 @@ def cs_gap(q1, q2, c):
     return jnp.where(on_edge, 0.0, safe_sqrt(q1 * q2 - c * c))
 
 
+def within_or(value, series, q1, q2, c, limits):
+    """value up to the variance limit of its dtype, series(q1, q2, c) beyond it (the series is
+    computed only when some pair needs it).
+
+    ``limits``: (float32, float64) largest variances at which the printed closed form was
+    checked to hold; closed forms built from exp(q) times a vanishing erfc or normal CDF
+    cancel catastrophically or overflow beyond, although the kernel itself is moderate.
+    """
+    limit = limits[1] if c.dtype.itemsize == 8 else limits[0]
+    beyond = jnp.maximum(q1, q2) > limit
+
+    def replace(_):
+        return jnp.where(beyond, jnp.broadcast_to(series(q1, q2, c), value.shape), value)
+
+    return jax.lax.cond(jnp.any(beyond), replace, lambda _: value, None)
+
+
 def floored(q):
     """Variances raised to Q_FLOOR of their dtype."""
     floor = Q_FLOOR.get(q.dtype.itemsize, Q_FLOOR[4])
