@@ -349,7 +349,10 @@ def test_forms_that_are_zero_over_zero_at_rho_one_get_nudged_values():
     root = sp.sqrt(Q1 * Q2 - C**2)
     theta = sp.acos(C / (sp.sqrt(Q1) * sp.sqrt(Q2)))
     relu_k = (root + (sp.pi - theta) * C) / (2 * sp.pi)
-    singular = relu_k + sp.erf((C**2 - Q1 * Q2) / root)  # -> relu_k as rho -> +-1
+    # relu_k itself, with sqrt(q1 q2 - c^2) written as (sqrt(q1 q2) - c)(sqrt(q1 q2) + c) / root:
+    # equal everywhere inside, 0/0 at rho = +-1
+    product = sp.sqrt(Q1 * Q2)
+    singular = relu_k - root / (2 * sp.pi) + (product - C) * (product + C) / (2 * sp.pi * root)
     relu_dk = (sp.pi - theta) / (2 * sp.pi)
     modules = {}
     for label, nngp, dnngp in [("exact", relu_k, relu_dk), ("nudged", singular, relu_dk)]:

@@ -116,10 +116,12 @@ def apply_dual(state: KernelState, module: Any) -> KernelState:
     duals = hermite_duals if is_hermite_route(module) else closed_duals
     edges1 = Edges.of(module, f1, with_dot)
     edges2 = Edges.of(module, f2, False)
-    cross = _onto_edge(state.nngp, f1, f2, self_mask(state.nngp.shape, 2) & state.same_points)
+    selves = self_mask(state.nngp.shape, 2) & state.same_points
+    cross = _onto_edge(state.nngp, f1, f2, selves)
     nngp, dot = duals(module, f1, f2, cross, 2, with_dot, edges1)
-    cov1, _ = duals(module, f1, f1, state.cov1, 1, False, edges1)
-    cov2, _ = duals(module, f2, f2, state.cov2, 1, False, edges2)
+    nngp, dot = _selves_on_edge(nngp, dot, edges1, selves, 2)
+    cov1 = _cov_dual(duals, module, f1, state.cov1, edges1)
+    cov2 = _cov_dual(duals, module, f2, state.cov2, edges2)
     ntk = dot * state.ntk if with_dot else _zeros_unless_none(state.ntk, nngp)
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2)
 
@@ -132,7 +134,33 @@ def dual_of_self_covariance(module: Any, cov: Array, k: int) -> Array:
     """
     f = _floored(pixel_variances(cov, k), cov.dtype)
     duals = hermite_duals if is_hermite_route(module) else closed_duals
-    return duals(module, f, f, cov, 1, False, Edges.of(module, f, False))[0]
+    return _cov_dual(duals, module, f, cov, Edges.of(module, f, False))
+
+
+def _cov_dual(duals: Any, module: Any, f: Array, cov: Array, edges: Edges) -> Array:
+    """The dual of one batch's self-covariance cov (n, s1, s1', ...), pixels with themselves
+    on the edge (``_selves_on_edge``)."""
+    value, _ = duals(module, f, f, cov, 1, False, edges)
+    return _selves_on_edge(value, None, edges, self_mask(cov.shape, 1), 1)[0]
+
+
+def _selves_on_edge(
+    nngp: Array, dot: Array | None, edges: Edges, selves: Array, batch_axes: int
+) -> tuple[Array, Array | None]:
+    """K and K' with the pixels of a point with themselves set to E[s(u)^2] and E[s'(u)^2].
+
+    Same value as ``on_edges`` places, but differentiable the way a self pair moves: its
+    q1 = q2 = c move together, so d/dq E[s(sqrt(q) z)^2] is the whole derivative (the dual's
+    own partials are taken just inside the edge, where a kinked s is off by O(sqrt(margin))
+    and a truncated Mehler series by its tail).
+    """
+    out = []
+    for which, value in (("nngp", nngp), ("dnngp", dot)):
+        placed = None if value is None else edges.placed(which, batch_axes)
+        if placed is not None:
+            value = jnp.where(selves, placed[0].astype(value.dtype), value)
+        out.append(value)
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
