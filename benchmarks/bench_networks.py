@@ -4,6 +4,10 @@ Run (quick sizes, a few minutes on 2 cores):
 
     .venv/bin/python benchmarks/bench_networks.py --quick
 
+The cost of explicit padding (dualcalc's convolutions never use XLA's implicit padding):
+
+    .venv/bin/python benchmarks/bench_networks.py --padding-cost --no-nt --digits-n 256
+
 Full sizes (issue 6): fully connected NTK for n = 10,000, d = 256 and the Myrtle-5 CNTK of all
 1,797 scikit-learn digits (8 x 8):
 
@@ -61,6 +65,10 @@ if spec["lib"] == "nt":
     gap = stax.GlobalAvgPool
 else:
     from dualcalc import nn as stax
+    if spec.get("implicit_padding"):  # the pre-fix form: XLA folds the pad into the window op
+        import jax.numpy as jnp
+        from dualcalc.runtime import spatial
+        spatial.zero_padded = lambda arr, pads: jnp.pad(arr, [tuple(p) for p in pads])
     def act(name):
         return stax.Activation(name)
     gap = stax.GlobalAvgPool
@@ -142,6 +150,8 @@ def run(python: str, lib: str, spec: dict, x: np.ndarray) -> tuple[dict, dict] |
         catalogue = os.path.join(tmp, "generated")
         shutil.copytree(HERE.parent / "generated", catalogue)
         env = dict(os.environ, JAX_PLATFORMS="cpu", DUALCALC_GENERATED=catalogue)
+        if spec.get("xla_flags"):
+            env["XLA_FLAGS"] = spec["xla_flags"]
         proc = subprocess.run(
             [python, "-c", CHILD, json.dumps(full)], capture_output=True, text=True, env=env
         )
@@ -217,6 +227,34 @@ def speed(nt: str | None, args: argparse.Namespace, rng: np.random.Generator) ->
         else:
             cells += ["n/a" if supported else "no kernel"] * 2 + ["-"]
         print(f"| {label} | `{spec['activation']}` | " + " | ".join(cells) + " |")
+
+
+#: AVX2 code for both forms: the implicitly padded float64 convolution can fault on AVX-512.
+AVX2 = "--xla_cpu_max_isa=AVX2"
+
+
+def padding_cost(args: argparse.Namespace) -> None:
+    """Myrtle-5 CNTK with explicit padding behind an optimization barrier (dualcalc's form)
+    against XLA's implicit padding (the pad folded into the convolution), same inputs."""
+    print("\n## Cost of explicit padding (Myrtle-5 CNTK, float64, fresh process each)\n")
+    print(f"Both forms compiled with `XLA_FLAGS={AVX2}` (the implicit form can read before its")
+    print("input buffer on AVX-512); the last column is the explicit form with default flags.\n")
+    print(
+        "| activation | digits | implicit s | explicit s | explicit / implicit "
+        "| explicit, default ISA s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    digits = _digits(args.digits_n)
+    for name in args.myrtle_activations:
+        base = dict(kind="myrtle", activation=name, W_std=2.0**0.5, b_std=0.0, get=["ntk"])
+        base["batch"] = args.myrtle_batch
+        times = []
+        for extra in ({"implicit_padding": True, "xla_flags": AVX2}, {"xla_flags": AVX2}, {}):
+            result = run(sys.executable, "dualcalc", dict(base, **extra), digits)
+            times.append(None if result is None else result[0]["seconds"])
+        cells = ["-" if t is None else f"{t:.1f}" for t in times]
+        ratio = "-" if None in times[:2] else f"{times[1] / times[0]:.2f}"
+        print(f"| `{name}` | {len(digits)} | {cells[0]} | {cells[1]} | {ratio} | {cells[2]} |")
 
 
 def speed_rows(markdown: str) -> list[tuple[str, float | None, float | None]]:
@@ -300,6 +338,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-nt", action="store_true", help="skip Neural Tangents")
     parser.add_argument("--skip-agreement", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--padding-cost", action="store_true", help="only explicit vs implicit padding"
+    )
     parser.add_argument("--replot", metavar="FILE", help="redraw the plot from a saved table")
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
@@ -315,13 +356,19 @@ def main(argv: list[str] | None = None) -> None:
     sys.stdout = tee
     try:
         print(f"Command: {' '.join(['benchmarks/bench_networks.py', *(argv or sys.argv[1:])])}")
-        if not args.skip_agreement:
-            agreement(nt, rng)
-        if not args.skip_speed:
-            speed(nt, args, rng)
+        if args.padding_cost:
+            padding_cost(args)
+        else:
+            if not args.skip_agreement:
+                agreement(nt, rng)
+            if not args.skip_speed:
+                speed(nt, args, rng)
     finally:
         sys.stdout = stdout
     table = "".join(tee.parts)
+    if args.padding_cost:
+        (RESULTS / "bench_networks_padding.md").write_text(table)
+        return
     (RESULTS / "bench_networks.md").write_text(table)
     rows = speed_rows(table)
     if rows:

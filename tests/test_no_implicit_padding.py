@@ -102,6 +102,31 @@ def test_compiled_networks_have_no_padded_window_ops(name, dtype):
         assert not bad, f"{name} {part} ({np.dtype(dtype).name}) pads implicitly: {bad}"
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("method", ["polysketch", "random"])
+def test_compiled_feature_maps_have_no_padded_window_ops(method, dtype):
+    """The sketched CNTK features (a convolution as the direct sum of neighbouring pixels,
+    average pooling) compile without implicit padding too."""
+    import jax
+
+    from dualcalc import features
+
+    net = nn.serial(
+        nn.Conv(8, (3, 3), padding="SAME"),
+        nn.Activation("relu"),
+        nn.AvgPool((2, 2), strides=(2, 2), padding="SAME"),
+        nn.Conv(8, (3, 3), padding="SAME"),
+        nn.Activation("relu"),
+        nn.GlobalAvgPool(),
+    )
+    feature_map = features.sketch(net, m=64, key=jax.random.PRNGKey(0), method=method)
+    x = np.random.default_rng(0).standard_normal((3, 7, 7, 2)).astype(dtype)
+    params = feature_map.params(x.shape[1:], x.dtype)
+    lowered = jax.jit(feature_map.apply).lower(params, x)
+    bad = padded_window_ops(lowered.as_text(), lowered.compile().as_text())
+    assert not bad, f"{method} features ({np.dtype(dtype).name}) pad implicitly: {bad}"
+
+
 def test_the_structural_check_sees_implicit_padding():
     """The parser above recognises the padded form it guards against (both text formats)."""
     import jax
@@ -166,6 +191,14 @@ GUARD_PAGE_SCRIPT = textwrap.dedent(
             windows = [spatial.axis_window(8, 3, 1, "SAME")] * k
             out = jax.jit(lambda a: op(a, windows))(after_guard_page(pairs))
             assert np.all(np.isfinite(np.asarray(out)))
+    print("features", flush=True)
+    from dualcalc import features
+    net = nn.serial(nn.Conv(4, (3, 3), padding="SAME"), nn.Activation("relu"), nn.GlobalAvgPool())
+    for method in ("polysketch", "random"):
+        feature_map = features.sketch(net, m=32, key=jax.random.PRNGKey(1), method=method)
+        params = feature_map.params(images.shape[1:], images.dtype)
+        out = jax.jit(feature_map.apply)(params, after_guard_page(images))
+        assert all(np.all(np.isfinite(np.asarray(f))) for f in out)
     print("kernel_fn", flush=True)  # the reported network: XLA's own buffers, its own layout
     _, _, kernel_fn = nn.serial(
         nn.Conv(64, (3, 3), padding="SAME"), nn.Activation("relu"), nn.Flatten(), nn.Dense(1)
