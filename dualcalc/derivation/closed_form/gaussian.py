@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import sympy as sp
 
+from dualcalc.derivation.budget import check_deadline
 from dualcalc.derivation.special import BivariateNormalCDF, normal_cdf
 from dualcalc.expression.symbols import Q1, Q2, C
 
@@ -120,6 +121,7 @@ def tilted_orthant_derivative(parts: OrthantParts, i: int, j: int, t: tuple) -> 
                 weights[pr] = weights.get(pr, sp.S.Zero) + outer * coef
     total = sp.S.Zero
     for (p, r), weight in sorted(weights.items()):
+        check_deadline()
         weight = sp.expand(weight)
         if weight != 0:
             derivative = orthant_derivative(len(parts.args), _R, p, r).xreplace(at_args)

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import sympy as sp
 
+from dualcalc.derivation.budget import check_deadline
 from dualcalc.derivation.special import BivariateNormalCDF, Dawson, NormalCDF
 
 _TRANSCENDENTAL = (
@@ -32,9 +33,12 @@ _TRANSCENDENTAL = (
 def readable(expr: sp.Expr) -> sp.Expr:
     """Real, grouped and tidied form of a derived kernel expression."""
     expr = _expand(expr)
+    check_deadline()
     if expr.has(sp.I):
         expr = _expand(_real_part(expr))
+        check_deadline()
     expr = _expand(_split_roots(expr))
+    check_deadline()
     return _merge_exponentials(_group(expr))
 
 
@@ -146,6 +150,7 @@ def _group(expr: sp.Expr) -> sp.Expr:
         groups[key] = groups.get(key, sp.S.Zero) + coef
     out = []
     for key, coef in groups.items():
+        check_deadline()
         coef = sp.factor(_reduced_fraction(coef))
         if coef != 0:
             out.append(coef * key)
