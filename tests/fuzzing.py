@@ -154,8 +154,9 @@ def no_code_execution(
     user_text: str = "", allow_writes_under: Path | None = None
 ) -> Iterator[list[str]]:
     """Inside: sympy's string parser (what sympify does with text), processes, new imports
-    (a module loaded that is outside the numeric stack), opening files for writing (except
-    under ``allow_writes_under``), and eval/exec/compile raise ForbiddenCall.
+    (a module loaded from outside the standard library and the numeric stack), opening
+    files for writing (except under ``allow_writes_under``), and eval/exec/compile raise
+    ForbiddenCall.
 
     eval/exec/compile are allowed only when the numeric stack (sympy's lambdify and
     polynomial module generate code from expression trees and templates; scipy's lazy
@@ -227,7 +228,9 @@ def no_code_execution(
         new = level == 0 and name not in sys.modules
         module = saved_import(name, globals, locals, fromlist, level)  # ImportError passes
         if new and not name.split(".")[0].startswith(_TRUSTED_IMPORTS):
-            refuse(f"import {name}")
+            origin = getattr(sys.modules.get(name), "__file__", None)
+            if origin is not None and not is_trusted(origin):
+                refuse(f"import {name}")
         return module
 
     for name in ("eval", "exec", "compile"):
@@ -264,6 +267,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
     accepted: bool = False
+    route: str = ""
 
 
 def check_parse(text: str) -> Outcome:
@@ -373,10 +377,14 @@ def check_derivation(text: str, budget: float) -> Outcome:
         outcome.accepted = True
     except DualcalcError:
         derivation = None
+        outcome.route = "refused"
     except BaseException as exc:  # noqa: BLE001
         outcome.problems.append(f"foreign {type(exc).__name__}: {exc}")
         derivation = None
     if derivation is not None:
+        budget_hit = "budget" in (derivation.reason or "")
+        outcome.route = "closed form" if derivation.closed_form else "hermite"
+        outcome.route += " (budget)" if budget_hit else ""
         if derivation.closed_form and not derivation.residual <= VERIFY_TOLERANCE:
             outcome.problems.append(f"closed form with residual {derivation.residual}")
         if not derivation.closed_form and not derivation.reason:
