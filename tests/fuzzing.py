@@ -357,13 +357,14 @@ def check_cli(argv: list[str], sandbox: Path) -> Outcome:
 
 
 def _allowed_outputs(argv: list[str], here: Path) -> list[Path]:
+    """The output folders the arguments name, each with its ``_support`` package copy."""
     folders = [Path(os.environ["DUALCALC_GENERATED"])] if "DUALCALC_GENERATED" in os.environ else []
     for option in ("--out", "--dir"):
         if option in argv:
             index = argv.index(option) + 1
             if index < len(argv):
                 folders.append(here / argv[index])
-    return folders
+    return [*folders, *(folder / "_support" for folder in folders)]
 
 
 def check_derivation(text: str, budget: float) -> Outcome:

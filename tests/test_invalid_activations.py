@@ -49,13 +49,14 @@ def test_fast_exponential_growth_reports_where_the_kernel_overflows(b: int) -> N
 
 def test_slower_exponential_is_accepted_and_finite_at_the_largest_variance() -> None:
     """exp(1.1 x): K = E[exp(b (u + v))] = exp(b^2 (q1 + q2 + 2 c) / 2) (Gaussian MGF), about
-    1e262 at q = 250: finite, and equal to the MGF to rounding."""
+    1e262 at q = 250 and rho = 0.999: finite in float64, and equal to the MGF to rounding."""
     derivation = dualcalc.derive("exp(1.1*x)")
     q = MAX_VARIANCE
-    value = float(derivation.kernel(q, q, q))
-    expected = math.exp(1.21 * (q + q + 2 * q) / 2)
-    assert math.isfinite(value)
-    assert value == pytest.approx(expected, rel=1e-12)
+    for rho in (0.5, 0.999):
+        value = float(derivation.kernel(q, q, rho * q))
+        expected = math.exp(1.21 * (q + q + 2 * rho * q) / 2)
+        assert math.isfinite(value)
+        assert value == pytest.approx(expected, rel=1e-12)
 
 
 def test_square_root_of_abs_is_square_integrable_and_derived() -> None:
