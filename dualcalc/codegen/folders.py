@@ -9,7 +9,10 @@
   otherwise a per-user cache, ``$XDG_CACHE_HOME/dualcalc/generated`` or
   ``~/.cache/dualcalc/generated``, never site-packages (which may be read-only).
 - ``dualcalc.load`` looks in ``search_directories()``: the writable folder first (a module
-  the user regenerated wins), then the shipped catalogue. Every module is hash-checked.
+  the user regenerated wins), then, in an installation, the shipped catalogue. In a source
+  checkout the catalogue may be mid-regeneration, so only the writable folder is read (the
+  checkout's generated/ itself unless $DUALCALC_GENERATED says otherwise). Every module is
+  hash-checked.
 """
 
 from __future__ import annotations
@@ -52,10 +55,11 @@ def default_directory() -> Path:
 
 
 def search_directories() -> list[Path]:
-    """Folders ``dualcalc.load`` reads, in order: default_directory(), then the shipped one."""
+    """Folders ``dualcalc.load`` reads, in order: default_directory(), then (installed) the
+    shipped catalogue."""
     folders = [default_directory()]
     shipped = shipped_directory()
-    if shipped.is_dir() and not _same_folder(folders[0], shipped):
+    if not is_source_checkout() and shipped.is_dir() and not _same_folder(folders[0], shipped):
         folders.append(shipped)
     return folders
 
