@@ -65,7 +65,11 @@ HOSTILE = [
     ("leaky_relu(x, alpha=__import__)", "underscores"),
     ("getattr(x, 'y')", "strings are not allowed"),
     ("x" * 3000, "at most 2000"),
+    ("x+" * 500_000 + "x", "at most 2000"),  # 1 MB
     ("(" * 45 + "x" + ")" * 45, "nested deeper than 40"),
+    ("(" * 10_000 + "x" + ")" * 10_000, "at most 2000"),
+    ("(" * 999 + "x" + ")" * 999, "nested deeper than 40"),
+    ("-" * 1999 + "x", "nested deeper than 40"),
     ("9**9**9", "too large"),
     ("x**100000", "too large"),
     ("10**10**10", "too large"),
