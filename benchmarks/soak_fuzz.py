@@ -46,7 +46,7 @@ def _settings(examples: int) -> settings:
 def run_strategy(strategy, examples: int, check, label: str, seed_value: int) -> tuple:
     """Run ``check`` on ``examples`` draws; (count, failures, worst seconds, accepted)."""
     failures: list[tuple[object, list[str]]] = []
-    stats = {"count": 0, "worst": 0.0, "accepted": 0}
+    stats = {"count": 0, "worst": 0.0, "accepted": 0, "slowest": None}
     if examples <= 0:
         return 0, failures
 
@@ -56,7 +56,8 @@ def run_strategy(strategy, examples: int, check, label: str, seed_value: int) ->
     def body(value):
         outcome = check(value)
         stats["count"] += 1
-        stats["worst"] = max(stats["worst"], outcome.seconds)
+        if outcome.seconds > stats["worst"]:
+            stats["worst"], stats["slowest"] = outcome.seconds, value
         stats["accepted"] += outcome.accepted
         if outcome.problems:
             failures.append((value, outcome.problems))
@@ -69,6 +70,8 @@ def run_strategy(strategy, examples: int, check, label: str, seed_value: int) ->
         f"worst {stats['worst']:.3f} s  ({elapsed:.0f} s)  failures: {len(failures)}",
         flush=True,
     )
+    if stats["slowest"] is not None:
+        print(f"{'':<22} slowest input: {str(stats['slowest'])[:160]!r}", flush=True)
     return stats["count"], failures
 
 
