@@ -1,6 +1,6 @@
 """Four processes deriving the same and different activations into one generated folder at
 once (the full pipeline: parse, derive, render, atomic write, locked index, hash-checked
-load), with a fifth reading the folder meanwhile. Afterwards the index and the files are
+load), with a fifth reading the folder until they are done. Afterwards the index and the files are
 consistent: every entry's file exists and matches its sha256, the index is valid JSON with
 every activation in it, and no temporary file is left behind."""
 
@@ -43,18 +43,19 @@ READER = textwrap.dedent(
     import sys, time
     from pathlib import Path
     from dualcalc.codegen.manifest import locked, read_index, sha256_hex
-    folder, until = Path(sys.argv[1]), time.monotonic() + float(sys.argv[2])
+    folder, done = Path(sys.argv[1]), Path(sys.argv[2])
     bad = seen = 0
-    while time.monotonic() < until:
-        if not (folder / "index.json").is_file():
-            time.sleep(0.01)
-            continue
-        with locked(folder, exclusive=False):
-            entries = read_index(folder)  # raises on a torn index
-            for slug, entry in entries.items():
-                seen += 1
-                if sha256_hex((folder / f"{slug}.py").read_bytes()) != entry.sha256:
-                    bad += 1
+    while True:
+        last = done.exists()  # one more pass after the writers have finished
+        if (folder / "index.json").is_file():
+            with locked(folder, exclusive=False):
+                entries = read_index(folder)  # raises on a torn index
+                for slug, entry in entries.items():
+                    seen += 1
+                    if sha256_hex((folder / f"{slug}.py").read_bytes()) != entry.sha256:
+                        bad += 1
+        if last:
+            break
         time.sleep(0.005)
     print(bad, seen)
     """
@@ -75,16 +76,20 @@ def test_four_processes_deriving_into_one_folder(tmp_path: Path) -> None:
         )
         for texts in JOBS
     ]
+    done = tmp_path / "writers-done"
     reader = subprocess.Popen(
-        [sys.executable, "-c", READER, str(folder), "25"],
+        [sys.executable, "-c", READER, str(folder), str(done)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    for process in writers:
-        _, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
+    try:
+        for process in writers:
+            _, err = process.communicate(timeout=300)
+            assert process.returncode == 0, err
+    finally:
+        done.touch()
     out, err = reader.communicate(timeout=300)
     assert reader.returncode == 0, err
     bad, seen = map(int, out.split())
