@@ -19,7 +19,10 @@ class ExpressionError(DualcalcError):
     def _render(self) -> str:
         if self.text is None or self.position is None:
             return self.message
-        shown = self.text if len(self.text) <= 120 else self.text[:117] + "..."
+        # Control characters and line breaks are shown as '?': one character each, so the
+        # caret stays aligned, and the text cannot forge extra lines in a terminal or log.
+        text = "".join(c if c.isprintable() else "?" for c in self.text)
+        shown = text if len(text) <= 120 else text[:117] + "..."
         caret = " " * min(self.position, len(shown)) + "^"
         return f"{self.message} (at position {self.position})\n  {shown}\n  {caret}"
 

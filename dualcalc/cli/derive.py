@@ -43,6 +43,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", default=None, help="folder for the generated module")
     p.add_argument("--no-write", action="store_true", help="do not write a generated module")
     p.add_argument(
+        "--budget",
+        type=_seconds,
+        default=None,
+        metavar="SECONDS",
+        help=(
+            "time budget of the symbolic closed-form search; past it the Hermite route is used "
+            "(default $DUALCALC_SYMBOLIC_BUDGET, else 20; 'inf' for none)"
+        ),
+    )
+    p.add_argument(
         "--degree",
         type=_non_negative,
         default=None,
@@ -62,9 +72,19 @@ def _non_negative(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"the budget must be positive, got {text!r}")
+    return value
+
+
 def run(args: argparse.Namespace) -> int:
     """Derive, write the module, and print in the requested format."""
-    derivation = derive(args.expression)
+    derivation = derive(args.expression, budget=args.budget)
     module = None if args.no_write else _write(derivation, args.out)
     degree = DEFAULT_LISTED_DEGREE if args.degree is None else args.degree
     if args.json:

@@ -52,13 +52,14 @@ def run(args: argparse.Namespace) -> int:
 
     _, failures = generate_catalogue(folder, names, progress=_report)
     if failures:
-        raise DualcalcError(f"{len(failures)} of {len(names)} failed: {', '.join(failures)}")
+        failed = ", ".join(repr(name) for name in failures)
+        raise DualcalcError(f"{len(failures)} of {len(names)} failed: {failed}")
     return 0
 
 
 def _report(name: str, outcome: object) -> None:
     if isinstance(outcome, Exception):
-        print(f"{name:<20} FAILED: {outcome}", file=sys.stderr)
+        print(f"{name!r:<20} FAILED: {outcome}", file=sys.stderr)
     else:
         print(f"{name:<20} {outcome}")
 

@@ -6,8 +6,8 @@ import argparse
 
 import sympy as sp
 
+from dualcalc.codegen.folders import search_directories
 from dualcalc.codegen.manifest import read_index
-from dualcalc.codegen.writer import default_directory
 from dualcalc.errors import DualcalcError
 from dualcalc.expression.catalogue import CATALOGUE, Named
 from dualcalc.expression.parser import parse
@@ -35,12 +35,15 @@ def _definition(named: Named) -> str:
 
 
 def _routes() -> dict[str, str]:
-    """Name -> 'closed form' / 'Hermite' from the generated catalogue's index (if present)."""
-    try:
-        entries = read_index(default_directory())
-    except DualcalcError:
-        return {}
-    return {e.name: "closed form" if e.closed_form else "Hermite" for e in entries.values()}
+    """Name -> 'closed form' / 'Hermite' from the generated catalogues' indexes (if present)."""
+    routes: dict[str, str] = {}
+    for folder in reversed(search_directories()):  # the writable folder's entries win
+        try:
+            entries = read_index(folder)
+        except DualcalcError:
+            continue
+        routes |= {e.name: "closed form" if e.closed_form else "Hermite" for e in entries.values()}
+    return routes
 
 
 def run(args: argparse.Namespace) -> int:

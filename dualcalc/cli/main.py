@@ -46,6 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (0 success, 2 bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    bad = _first_unusable_path(args)
+    if bad is not None:
+        print(f"dualcalc {args.command}: error: {bad}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     if args.command is None:
         parser.print_help()
         return 0
@@ -56,9 +60,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"dualcalc {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:
+        # A path the user gave cannot be read or written (missing, a file, no permission).
+        if args.debug:
+            traceback.print_exc()
+        where = f" {exc.filename!r}" if exc.filename else ""
+        reason = exc.strerror or str(exc)
+        print(f"dualcalc {args.command}: error: cannot use{where}: {reason}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("dualcalc: interrupted", file=sys.stderr)
         return 130
+
+
+#: Options that name files or folders.
+PATH_OPTIONS = ("out", "dir", "output")
+
+
+def _first_unusable_path(args: argparse.Namespace) -> str | None:
+    """A message for a path option no operating system accepts (empty, or with a NUL byte)."""
+    for option in PATH_OPTIONS:
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if value == "" or "\x00" in value:
+            shown = value.replace("\x00", "\\x00")
+            return f"--{option} {shown!r} is not a usable path (empty or containing a NUL byte)"
+    return None
 
 
 def entry_point() -> None:

@@ -30,21 +30,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of one generated module."""
+    from dualcalc.codegen.folders import search_directories
     from dualcalc.codegen.manifest import find_by_expression, locked, read_index, sha256_hex
-    from dualcalc.codegen.writer import default_directory
     from dualcalc.expression.parser import parse
 
-    folder = Path(args.dir) if args.dir else default_directory()
-    if not (folder / "index.json").is_file():
-        raise DualcalcError(f"no generated modules in {folder} (no index.json)")
-    with locked(folder, exclusive=False):
-        entries = read_index(folder)
-    entry = entries.get(args.name)
+    folders = [Path(args.dir)] if args.dir else search_directories()
+    indexed = [f for f in folders if (f / "index.json").is_file()]
+    if not indexed:
+        raise DualcalcError(f"no generated modules in {folders[0]} (no index.json)")
+    entry = None
+    for folder in indexed:
+        with locked(folder, exclusive=False):
+            entries = read_index(folder)
+        entry = entries.get(args.name)
+        if entry is None:
+            entry = find_by_expression(entries, parse(args.name).text)
+        if entry is not None:
+            break
     if entry is None:
-        entry = find_by_expression(entries, parse(args.name).text)
-    if entry is None:
+        where = " or ".join(str(f) for f in indexed)
         raise DualcalcError(
-            f"no generated module for {args.name!r} in {folder}; "
+            f"no generated module for {args.name!r} in {where}; "
             f"create it with `dualcalc derive {args.name!r}`"
         )
     path = folder / f"{entry.slug}.py"

@@ -1,9 +1,11 @@
 """``dualcalc.load``: the generated module of an activation, verified by its sha256.
 
-Lookup order: the index entry for the canonical expression -> the file's bytes, checked
-against the recorded sha256 (a mismatch is refused) -> executed as a fresh module object.
-With no entry, the activation is derived and written (``write_module``); when the folder is
-not writable the module is built in memory from the same source (``in_memory``). Modules run
+Lookup order: the folders of ``folders.search_directories()`` (the writable folder, then
+the shipped catalogue), or only ``directory`` when given; in each, the index entry for the
+canonical expression -> the file's bytes, checked against the recorded sha256 (a mismatch
+is refused) -> executed as a fresh module object. With no entry anywhere, the activation is
+derived and written to the first folder (``write_module``); when that folder is not
+writable the module is built in memory from the same source (``in_memory``). Modules run
 with ``__package__ = "dualcalc.runtime"``, so their ``._support`` imports resolve to the
 installed support package, the same code as the folder's ``_support`` copy.
 """
@@ -16,6 +18,7 @@ import types
 from pathlib import Path
 from typing import Any
 
+from dualcalc.codegen.folders import search_directories
 from dualcalc.codegen.manifest import (
     GeneratedModuleError,
     find_by_expression,
@@ -24,7 +27,7 @@ from dualcalc.codegen.manifest import (
     sha256_hex,
 )
 from dualcalc.codegen.template import module_from_source, render_module
-from dualcalc.codegen.writer import default_directory, write_module
+from dualcalc.codegen.writer import write_module
 
 _CACHE: dict[tuple[str, str, str], types.ModuleType] = {}
 _CACHE_LOCK = threading.Lock()
@@ -36,11 +39,12 @@ def load(spec: Any, directory: str | os.PathLike | None = None) -> types.ModuleT
     from dualcalc.expression.parser import parse
 
     activation = spec if isinstance(spec, Activation) else parse(spec)
-    folder = Path(directory) if directory is not None else default_directory()
-    found = _load_recorded(folder, activation.text)
-    if found is not None:
-        return found
-    return _derive_and_load(activation, folder)
+    folders = [Path(directory)] if directory is not None else search_directories()
+    for folder in folders:
+        found = _load_recorded(folder, activation.text)
+        if found is not None:
+            return found
+    return _derive_and_load(activation, folders[0])
 
 
 def _load_recorded(folder: Path, expression: str) -> types.ModuleType | None:

@@ -79,9 +79,21 @@ def read_index(directory: Path) -> dict[str, Entry]:
     except (OSError, ValueError) as exc:
         raise GeneratedModuleError(f"{path} is not a readable JSON index: {exc}") from exc
     try:
-        return {slug: Entry(**fields) for slug, fields in raw["modules"].items()}
+        entries = {slug: Entry(**fields) for slug, fields in raw["modules"].items()}
     except (KeyError, TypeError, AttributeError) as exc:
         raise GeneratedModuleError(f"{path} does not have the expected layout: {exc}") from exc
+    for key, entry in entries.items():
+        if not (is_slug(key) and entry.slug == key):
+            raise GeneratedModuleError(
+                f"{path} names a module {key!r} / {entry.slug!r}: a slug must be a plain "
+                "identifier (letters, digits, _), so that it stays inside the folder"
+            )
+    return entries
+
+
+def is_slug(text: object) -> bool:
+    """True for a plain ASCII identifier: a file stem that cannot leave its folder."""
+    return isinstance(text, str) and text.isascii() and text.isidentifier()
 
 
 def render_index(entries: dict[str, Entry]) -> bytes:

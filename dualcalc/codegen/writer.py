@@ -15,6 +15,10 @@ from typing import Any
 import sympy as sp
 
 from dualcalc.codegen.atomic import write_atomic
+
+# default_directory ($DUALCALC_GENERATED, the checkout's generated/ or the per-user cache of an
+# installation) lives in folders.py and is re-exported here for existing callers.
+from dualcalc.codegen.folders import DIRECTORY_ENV, default_directory  # noqa: F401
 from dualcalc.codegen.manifest import (
     Entry,
     locked,
@@ -25,17 +29,6 @@ from dualcalc.codegen.manifest import (
 from dualcalc.codegen.slug import canonical_name, slug_of
 from dualcalc.codegen.support import write_support
 from dualcalc.codegen.template import render_module
-
-#: Environment variable naming the folder of generated modules (default: the repo's generated/).
-DIRECTORY_ENV = "DUALCALC_GENERATED"
-
-
-def default_directory() -> Path:
-    """$DUALCALC_GENERATED, else ``generated/`` next to the dualcalc package (the repo root)."""
-    configured = os.environ.get(DIRECTORY_ENV)
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parents[2] / "generated"
 
 
 def entry_for(derivation: Any, source: bytes) -> Entry:

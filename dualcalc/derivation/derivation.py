@@ -19,6 +19,7 @@ import numpy as np
 import sympy as sp
 
 from dualcalc.derivation import hermite as hermite_route
+from dualcalc.derivation.budget import SymbolicBudgetExceeded, resolve_budget, time_budget
 from dualcalc.derivation.closed_form import derive_closed_form
 from dualcalc.derivation.closed_form.steps import Step
 from dualcalc.derivation.quadrature import (
@@ -121,12 +122,18 @@ class Derivation:
         return hermite_route.hermite_tail(self.activation, degree, q)
 
 
-def derive(source: str | Activation) -> Derivation:
-    """Derive the dual activation of an expression text or a parsed Activation (cached)."""
-    activation = source if isinstance(source, Activation) else _parse_cached(source)
-    if not isinstance(activation, Activation):
+def derive(source: str | Activation, budget: float | None = None) -> Derivation:
+    """Derive the dual activation of an expression text or a parsed Activation (cached).
+
+    ``budget`` bounds the symbolic closed-form search in seconds (default
+    $DUALCALC_SYMBOLIC_BUDGET, else 20 s; ``math.inf`` for none): past it the activation
+    takes the Hermite route and ``reason`` says so.
+    """
+    seconds = resolve_budget(budget)
+    if not isinstance(source, (str, Activation)):
         raise DerivationError(f"derive() takes text or an Activation, got {type(source).__name__}")
-    core = _derive_core(activation.text, activation)
+    activation = source if isinstance(source, Activation) else _parse_cached(source)
+    core = _derive_core(activation.text, activation, seconds)
     return dataclasses.replace(core, activation=activation)
 
 
@@ -136,13 +143,16 @@ def _parse_cached(text: str) -> Activation:
 
 
 @lru_cache(maxsize=256)
-def _derive_core(key: str, activation: Activation) -> Derivation:
+def _derive_core(key: str, activation: Activation, budget: float) -> Derivation:
     """The derivation of one canonical expression (``key`` is its canonical text)."""
     hermite_route.check_square_integrable(activation)
     try:
-        found = derive_closed_form(activation)
+        with time_budget(budget):
+            found = derive_closed_form(activation)
     except NoClosedFormError as exc:
         return _hermite_derivation(activation, f"no closed form: {exc}", ())
+    except SymbolicBudgetExceeded as exc:
+        return _hermite_derivation(activation, str(exc), ())
     candidate = Derivation(
         activation=activation,
         closed_form=True,

@@ -49,12 +49,34 @@ DIRECT_WIDTH = 0.75
 # --- square integrability -----------------------------------------------------------------
 
 
-def check_square_integrable(act: Activation) -> None:
-    """Raise DerivationError unless E[s(sqrt(q) z)^2] is finite for every q > 0 (up to q = 250).
+#: Variances up to which E[s(sqrt(q) z)^2] (and the same for s') must be finite and
+#: representable in float64; beyond them a kernel may overflow.
+MAX_VARIANCE = 250.0
+#: log of the largest float64 (about 1.8e308).
+LOG_FLOAT64_MAX = math.log(float(np.finfo(np.float64).max))
+#: Where the second-moment integrand is scanned: a linear grid that float64 covers and a
+#: logarithmic one reaching far out (mpmath evaluates the points where float64 overflows).
+_FAR = np.logspace(-3.0, 8.0, 221)
+_MOMENT_GRID = np.unique(np.concatenate([np.linspace(-600.0, 600.0, 2401), _FAR, -_FAR]))
 
-    Checks: real denominators without real roots, finite real values on a dense grid
-    (catches 1/x, log(x), sqrt(x) on x < 0) and growth below exp(eps x^2), eps = 1e-3.
+
+def check_square_integrable(act: Activation) -> None:
+    """Raise DerivationError unless E[s(sqrt(q) z)^2] is finite in float64 for every q <= 250.
+
+    Checks: real denominators without real roots, finite real float64 values on a dense grid
+    (catches 1/x, log(x), sqrt(x) on x < 0), and the second moments of s and s' at
+    q = MAX_VARIANCE: growth like exp(a x^2) makes them infinite, fast growth like exp(10 x)
+    makes them overflow float64 (E[exp(20 u)] = exp(200 q)); either is refused with the
+    variance where the trouble starts.
     """
+    problem = _integrability_problem(act)
+    if problem is not None:
+        raise DerivationError(problem)
+
+
+@lru_cache(maxsize=256)
+def _integrability_problem(act: Activation) -> str | None:
+    """The reason ``act`` is refused by check_square_integrable, or None (memoised)."""
     expr = act.expr
     for power in expr.atoms(sp.Pow):
         if power.exp.is_negative and power.base.has(X):
@@ -62,7 +84,7 @@ def check_square_integrable(act: Activation) -> None:
             if base.is_polynomial(X):
                 for root in sp.Poly(base, X).nroots(n=20):
                     if abs(sp.im(root)) < 1e-12 and blows_up(expr, float(sp.re(root))):
-                        raise DerivationError(
+                        return (
                             f"{act.text} has a pole at x = {float(sp.re(root)):.6g}: it is not "
                             "square-integrable under a Gaussian"
                         )
@@ -72,35 +94,122 @@ def check_square_integrable(act: Activation) -> None:
     with np.errstate(all="ignore"):
         values = piecewise_numpy(act)(grid)
     bad = ~np.isfinite(values)
+    undefined = None
     if np.any(bad):
-        x_bad = grid[bad][np.argmin(np.abs(grid[bad]))]
-        raise DerivationError(
-            f"{act.text} is not finite (or not real) at x = {x_bad:.6g}: it is not "
-            "square-integrable under a Gaussian"
+        x_bad = float(grid[bad][np.argmin(np.abs(grid[bad]))])
+        undefined = _undefined_message(act, x_bad)
+        if undefined is not None:
+            return undefined
+    if _quadratic_growth(act):
+        return (
+            f"{act.text} grows like exp(a x^2) or faster: E[s(u)^2] is infinite for large "
+            "variances (not square-integrable under a Gaussian)"
         )
-    growth = _log_growth(act)
-    if growth > 1e-3:
-        raise DerivationError(
-            f"{act.text} grows like exp({growth:.3g} x^2) or faster: E[s(u)^2] is infinite for "
-            "large variances (not square-integrable under a Gaussian)"
+    if np.any(bad):
+        return (
+            f"{act.text} cannot be evaluated in float64 at x = {x_bad:.6g} (a value exceeds "
+            "the float64 range, about 1.8e308): its kernel would overflow"
         )
+    for derivative, what in ((False, "E[s(u)^2]"), (True, "E[s'(u)^2] (the NTK's K')")):
+        if derivative and jump_points(act):
+            continue
+        if _log_moment_bound(act, MAX_VARIANCE, derivative) > LOG_FLOAT64_MAX:
+            limit = _overflow_variance(act, derivative)
+            return (
+                f"{act.text} grows too fast: {what} exceeds the float64 range (about 1.8e308) "
+                f"for input variances q above about {limit:.3g}, so its kernel overflows there; "
+                f"dualcalc accepts activations whose kernels stay finite for q up to "
+                f"{MAX_VARIANCE:g}"
+            )
+    return None
 
 
-def _log_growth(act: Activation) -> float:
-    """max over x = +-1000, +-2000 of log|s(x)| / x^2, evaluated with mpmath (no overflow)."""
+def _undefined_message(act: Activation, x_bad: float) -> str | None:
+    """The refusal when s is undefined at x_bad (not finite or not real even in mpmath), or
+    None when float64 merely overflows there."""
+    try:
+        with mpmath.workdps(30):
+            exact = mpmath.mpmathify(_mp_lambdify(act.expr)(mpmath.mpf(x_bad)))
+            defined = mpmath.isfinite(exact) and abs(mpmath.im(exact)) <= 1e-20 * (1 + abs(exact))
+    except (ValueError, ZeroDivisionError, OverflowError, MemoryError, TypeError):
+        defined = False
+    if defined:
+        return None
+    return (
+        f"{act.text} is not finite (or not real) at x = {x_bad:.6g}: it is not "
+        "square-integrable under a Gaussian"
+    )
+
+
+def _quadratic_growth(act: Activation) -> bool:
+    """True when log|s(x)| grows like x^2 or faster: then E[s(sqrt(q) z)^2] is infinite for
+    large q (exp(a x^2), a > 0, beyond q = 1 / 4a).
+
+    Quadratic growth: log|s| grows 50x or more from x = 1e3 to 1e4 (a linear exponent
+    exp(b x) grows 10x over that decade, a quadratic one 100x, a power x^k not at all).
+    Where mpmath cannot evaluate s (sin(exp(exp(x))) at 1e3) nothing is concluded.
+    """
     fn = _mp_lambdify(act.expr)
-    worst = -math.inf
     with mpmath.workdps(30):
-        for x in (1000, 2000, -1000, -2000):
+        for sign in (1, -1):
             try:
-                value = fn(mpmath.mpf(x))
-            except (ValueError, ZeroDivisionError, OverflowError):
-                return math.inf
-            size = abs(value)
-            if size == 0:
+                near, far = (abs(fn(mpmath.mpf(sign * x))) for x in (1e3, 1e4))
+            except (ValueError, ZeroDivisionError, OverflowError, MemoryError, TypeError):
                 continue
-            worst = max(worst, float(mpmath.log(size)) / x**2)
+            if near == 0 or far == 0 or not (mpmath.isfinite(near) and mpmath.isfinite(far)):
+                continue
+            log_near, log_far = mpmath.log(near), mpmath.log(far)
+            if log_far > 1e3 and log_far > 50 * max(log_near, 1):
+                return True
+    return False
+
+
+def _log_moment_bound(act: Activation, q: float, derivative: bool) -> float:
+    """max over _MOMENT_GRID of log(f(x)^2 phi(x; q)), f = s or s': log E[f(sqrt(q) z)^2] ~.
+
+    The Gaussian density phi(x; q) = exp(-x^2 / 2q) / sqrt(2 pi q). float64 gives the value
+    wherever f(x) is finite; where it overflows, mpmath evaluates f (cheap for the growth
+    that overflows: exponentials and powers). Points where f is undefined are skipped (the
+    grid check refuses those inside [-40, 40]).
+    """
+    x = _MOMENT_GRID
+    with np.errstate(all="ignore"):
+        values = piecewise_numpy(act, derivative)(x)
+        log_density = -(x**2) / (2 * q) - 0.5 * math.log(2 * math.pi * q)
+        terms = 2 * np.log(np.abs(values)) + log_density
+    terms = np.where(np.isfinite(values) & (values != 0), terms, -np.inf)
+    worst = float(np.max(terms))
+    overflow = np.flatnonzero(np.isinf(values))
+    if overflow.size == 0:
+        return worst
+    # 2 log|f| > 2 LOG_FLOAT64_MAX wherever float64 overflows: no need to look further there.
+    certain = 2 * LOG_FLOAT64_MAX + log_density[overflow]
+    if np.max(certain) > LOG_FLOAT64_MAX:
+        return float(np.max(certain))
+    fn = _mp_lambdify(act.derivative if derivative else act.expr)
+    with mpmath.workdps(30):
+        for index in overflow:
+            try:
+                size = abs(fn(mpmath.mpf(float(x[index]))))
+            except (ValueError, ZeroDivisionError, OverflowError, MemoryError, TypeError):
+                return math.inf
+            if size > 0:
+                worst = max(worst, 2 * float(mpmath.log(size)) + float(log_density[index]))
     return worst
+
+
+def _overflow_variance(act: Activation, derivative: bool) -> float:
+    """About the largest q whose second moment (of s or s') stays within float64 (bisection)."""
+    lo, hi = math.log(1e-6), math.log(MAX_VARIANCE)
+    if _log_moment_bound(act, math.exp(lo), derivative) > LOG_FLOAT64_MAX:
+        return math.exp(lo)
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if _log_moment_bound(act, math.exp(mid), derivative) > LOG_FLOAT64_MAX:
+            hi = mid
+        else:
+            lo = mid
+    return math.exp(lo)
 
 
 def _mp_lambdify(expr: sp.Expr) -> Callable:

@@ -96,26 +96,47 @@ def _split_on_inner_kinks(g: sp.Expr) -> sp.Expr:
 
 
 def _indicator_of_positive(g: sp.Expr) -> sp.Expr:
-    """1[g(x) > 0] from the real roots of g and its sign between them."""
-    try:
-        roots = sp.solveset(g, X, domain=sp.S.Reals)
-    except (NotImplementedError, ValueError, TypeError) as exc:
-        raise ExpressionError(f"cannot find where {g} changes sign") from exc
-    if not isinstance(roots, sp.FiniteSet) or len(roots) > MAX_ROOTS:
+    """1[g(x) > 0] from the real roots and poles of g and its sign between them."""
+    _, denominator = sp.fraction(sp.together(g))
+    points = sorted(
+        {float(r): r for r in (*_real_zeros(g), *_real_zeros(denominator))}.values(),
+        key=lambda r: float(r),
+    )
+    if len(points) > MAX_ROOTS:
         raise ExpressionError(
             f"cannot locate the kinks of a step/abs/max/min whose argument is {g}: "
-            f"only arguments with at most {MAX_ROOTS} real roots are supported"
+            f"only arguments with at most {MAX_ROOTS} real roots and poles are supported"
         )
-    points = sorted((r for r in roots if r.is_real), key=lambda r: float(r))
     probes = _probe_points(points)
     out = sp.S.Zero
     for i, probe in enumerate(probes):
-        if float(g.subs(X, probe)) <= 0:
+        value = sp.N(g.subs(X, probe), 30)
+        if not (value.is_real and value.is_finite):
+            raise ExpressionError(f"cannot find where {g} changes sign (it is {value} at {probe})")
+        if value <= 0:
             continue
         left = sp.S.One if i == 0 else sp.Heaviside(X - points[i - 1])
         right = sp.S.Zero if i == len(points) else sp.Heaviside(X - points[i])
         out += left - right
     return out
+
+
+def _real_zeros(g: sp.Expr) -> list[sp.Expr]:
+    """The real zeros of g (none when g is constant in x)."""
+    if not g.has(X):
+        return []
+    try:
+        roots = sp.solveset(g, X, domain=sp.S.Reals)
+    except (NotImplementedError, ValueError, TypeError) as exc:
+        raise ExpressionError(f"cannot find where {g} changes sign") from exc
+    if roots is sp.S.EmptySet:
+        return []
+    if not isinstance(roots, sp.FiniteSet) or len(roots) > MAX_ROOTS:
+        raise ExpressionError(
+            f"cannot locate the kinks of a step/abs/max/min whose argument is {g}: "
+            f"only arguments with at most {MAX_ROOTS} real roots are supported"
+        )
+    return [r for r in roots if r.is_real]
 
 
 def _probe_points(points: list[sp.Expr]) -> list[sp.Expr]:

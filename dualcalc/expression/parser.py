@@ -22,6 +22,7 @@ from dualcalc.errors import ExpressionError
 from dualcalc.expression.activation import Activation
 from dualcalc.expression.canonical import canonicalize
 from dualcalc.expression.catalogue import CATALOGUE, Named
+from dualcalc.expression.domain import negative_point
 from dualcalc.expression.functions import CONSTANTS, ELEMENTARY
 from dualcalc.expression.symbols import X
 from dualcalc.expression.tokens import Token, tokenize
@@ -58,6 +59,7 @@ def parse(text: str) -> Activation:
     stray = canonical.free_symbols - {X}
     if stray:
         raise ExpressionError(f"unexpected symbols {sorted(map(str, stray))}: only x is allowed")
+    _check_domain(parser.restricted, canonical, text)
     name, params = parser.display_name(), parser.params
     return Activation(expr=canonical, name=name, params=params)
 
@@ -72,6 +74,8 @@ class _Parser:
         self.depth = 0
         self.params: tuple[tuple[str, sp.Expr], ...] = ()
         self._bare_name: str | None = None
+        #: (what, argument, position) of every log(a), sqrt(a) and a**p with a non-integer p.
+        self.restricted: list[tuple[str, sp.Expr, int]] = []
 
     # -- helpers -----------------------------------------------------------------
     @property
@@ -201,6 +205,7 @@ class _Parser:
         if name in CATALOGUE:
             return self.apply_named(CATALOGUE[name], X, {}, token)
         if name in ELEMENTARY and ELEMENTARY[name].arity == 1:
+            self.restrict(name, X, token)
             return ELEMENTARY[name].build(X)
         if name in ELEMENTARY:
             raise self.error(f"{name} needs {ELEMENTARY[name].arity} arguments: {name}(...)", token)
@@ -250,6 +255,7 @@ class _Parser:
             raise self.error(
                 f"{name} takes {function.arity} {plural}, got {len(positional)}", token
             )
+        self.restrict(name, positional[0], token)
         try:
             return function.build(*positional)
         except ExpressionError as exc:
@@ -343,6 +349,8 @@ class _Parser:
             raise self.error(f"exponent {exponent} is not a real number", op)
         if abs(float(exponent)) > MAX_EXPONENT:
             raise self.error(f"exponent {exponent} is too large (|exponent| <= {MAX_EXPONENT})", op)
+        if not exponent.is_integer:
+            self.restrict("power", base, op)
         if base.is_number:
             magnitude = abs(float(sp.N(base, 20)))
             if magnitude == 0 and float(exponent) < 0:
@@ -350,6 +358,11 @@ class _Parser:
             if magnitude > 0 and abs(float(exponent) * math.log10(magnitude)) > 12:
                 raise self.error(f"{base}**{exponent} is out of range (|value| <= 1e12)", op)
         return base**exponent
+
+    def restrict(self, what: str, argument: sp.Expr, token: Token) -> None:
+        """Record an argument that must be >= 0 for every real x (log, sqrt, a**p)."""
+        if what in ("log", "sqrt", "power") and argument.has(X):
+            self.restricted.append((what, argument, token.position))
 
     def checked(self, value: sp.Expr, op: Token) -> sp.Expr:
         if value.is_number and value.is_finite is not False:
@@ -359,6 +372,32 @@ class _Parser:
         if value.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             raise self.error("expression is undefined here (division by zero or infinity)", op)
         return value
+
+
+def _check_domain(
+    restricted: list[tuple[str, sp.Expr, int]], canonical: sp.Expr, text: str
+) -> None:
+    """Refuse log(a), sqrt(a), a**p applied where a < 0 when simplification hid it.
+
+    When the canonical form is itself undefined there (log(x), sqrt(x)), ``derive`` refuses
+    it with a DerivationError; here only forms like exp(log(x)) -> x, which would otherwise
+    silently become a different function on x < 0, are refused.
+    """
+    for what, argument, position in restricted:
+        point = negative_point(argument)
+        if point is None:
+            continue
+        value = sp.N(canonical.subs(X, sp.Rational(point)), 30)
+        if not (value.is_real and value.is_finite):
+            continue
+        shown = f"{what}({argument})" if what != "power" else f"a power of {argument}"
+        raise ExpressionError(
+            f"{shown} is undefined at x = {point:g}, where its argument is negative; the "
+            f"expression simplifies to {sp.sstr(canonical)}, which is a different function "
+            "there. Write an activation that is defined for every real x",
+            text,
+            position,
+        )
 
 
 def _check_size(expr: sp.Expr, text: str) -> None:

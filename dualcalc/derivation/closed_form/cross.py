@@ -8,7 +8,7 @@ from dualcalc.errors import NoClosedFormError
 from dualcalc.expression.symbols import Q1, Q2
 
 from .arccosine import rectified_moment
-from .gaussian import T1, T2, isserlis, tilted_orthant_template
+from .gaussian import isserlis, tilted_orthant_derivative, tilted_orthant_parts
 from .terms import TermClass
 
 
@@ -28,13 +28,12 @@ def cross_expectation(f: TermClass, g: TermClass) -> tuple[sp.Expr, str]:
             f"cross term E[({f.as_expr()})(u) ({g.as_expr()})(v)]: two indicators with an "
             "oscillating factor need a bivariate normal CDF at complex arguments"
         )
-    base, values = tilted_orthant_template(f.a, g.a, f.indicator, g.indicator)
-    derivatives: dict[tuple[int, int], sp.Expr] = {(0, 0): base}
+    parts = tilted_orthant_parts(f.a, g.a, f.indicator, g.indicator)
     value = sp.S.Zero
     for i, cf in f.poly:
         for j, cg in g.poly:
-            value += cf * cg * _derivative(derivatives, i, j).subs({T1: f.b, T2: g.b})
-    value = value.xreplace(values)
+            value += cf * cg * tilted_orthant_derivative(parts, i, j, (f.b, g.b))
+    value = value.xreplace(parts.values)
     has_indicator = f.indicator is not None or g.indicator is not None
     rule = "tilted orthant" if has_indicator else "gaussian mgf"
     return value, rule
@@ -48,18 +47,6 @@ def swap_variances(expr: sp.Expr) -> sp.Expr:
 def _is_rectified_polynomial(term: TermClass) -> bool:
     ind = term.indicator
     return term.a == 0 and term.b == 0 and ind is not None and ind.is_origin_step
-
-
-def _derivative(cache: dict[tuple[int, int], sp.Expr], i: int, j: int) -> sp.Expr:
-    """d^i/dt1^i d^j/dt2^j of the base integral, memoised incrementally."""
-    if (i, j) in cache:
-        return cache[(i, j)]
-    if j > 0:
-        value = sp.diff(_derivative(cache, i, j - 1), T2)
-    else:
-        value = sp.diff(_derivative(cache, i - 1, j), T1)
-    cache[(i, j)] = value
-    return value
 
 
 __all__ = ["cross_expectation", "swap_variances"]

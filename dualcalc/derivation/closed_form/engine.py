@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
+from dualcalc.derivation.budget import check_deadline
 from dualcalc.errors import NoClosedFormError
 from dualcalc.expression.activation import Activation
 from dualcalc.expression.symbols import Q1, Q2, C, X
@@ -48,9 +49,11 @@ def dual_expectation(expr: sp.Expr, steps: list[Step], label: str) -> sp.Expr:
     total = sp.S.Zero
     for i, f in enumerate(classes):
         for j in range(i, len(classes)):
+            check_deadline()
             value, rule = cross_expectation(f, classes[j])
             steps.append(_cross_step(label, f, classes[j], rule, value))
             total += value if i == j else value + swap_variances(value)
+    check_deadline()
     result = readable(total)
     if result.has(sp.I):
         raise NoClosedFormError(f"{label}: the complex terms did not recombine into a real form")

@@ -14,12 +14,15 @@ are derivatives in t (moment generating function); sin/cos are complex t.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
 import sympy as sp
 
+from dualcalc.derivation.budget import check_deadline
 from dualcalc.derivation.special import BivariateNormalCDF, normal_cdf
 from dualcalc.expression.symbols import Q1, Q2, C
 
+from .orthant import H, K, orthant_derivative
 from .terms import Indicator
 
 #: Tilt parameters (the linear coefficients of the exponent) of u and v.
@@ -42,6 +45,37 @@ def tilted_orthant_template(
     a1: sp.Expr, a2: sp.Expr, ind1: Indicator | None, ind2: Indicator | None
 ) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]]:
     """G(t1, t2) written with placeholder symbols, and the placeholders' values in q1, q2, c."""
+    parts = tilted_orthant_parts(a1, a2, ind1, ind2)
+    return parts.scale * parts.mgf * parts.probability_at_t(), parts.values
+
+
+class OrthantParts(NamedTuple):
+    """G(t) = scale exp(t' S t / 2) F(A_1(t), A_2(t)), each A_i(t) affine in (t1, t2).
+
+    F is the orthant probability of ``len(args)`` latent variables: 1, Phi(A_1) or
+    Phi2(A_1, A_2; R). Everything is written with placeholder symbols whose values in
+    q1, q2, c are ``values``.
+    """
+
+    scale: sp.Expr
+    mgf: sp.Expr
+    args: tuple[sp.Expr, ...]
+    values: dict[sp.Symbol, sp.Expr]
+
+    def probability_at_t(self) -> sp.Expr:
+        """F(A_1(t), A_2(t)) as an expression in t1, t2."""
+        if len(self.args) == 0:
+            return sp.S.One
+        if len(self.args) == 1:
+            return normal_cdf(self.args[0])
+        return BivariateNormalCDF(self.args[0], self.args[1], _R)
+
+
+@lru_cache(maxsize=256)
+def tilted_orthant_parts(
+    a1: sp.Expr, a2: sp.Expr, ind1: Indicator | None, ind2: Indicator | None
+) -> OrthantParts:
+    """The factors of G(t1, t2) = E[exp(a1 u^2 + a2 v^2 + t1 u + t2 v) I1(u) I2(v)]."""
     gram = Q1 * Q2 - C**2
     det = sp.expand((1 - 2 * a1 * Q1) * (1 - 2 * a2 * Q2) - 4 * a1 * a2 * C**2)
     numerators = {1: sp.expand(Q1 - 2 * a2 * gram), 2: sp.expand(Q2 - 2 * a1 * gram)}
@@ -58,14 +92,72 @@ def tilted_orthant_template(
         values[v_sym] = roots[i] / sp.sqrt(det) if det != 1 else roots[i]
         values[m_sym] = ind.beta
         args.append((ind.alpha * mu[i] + m_sym) / v_sym)
-    if len(args) == 0:
-        prob = sp.S.One
-    elif len(args) == 1:
-        prob = normal_cdf(args[0])
-    else:
+    if len(args) == 2:
         values[_R] = latent[0][1].alpha * latent[1][1].alpha * C / (roots[1] * roots[2])
-        prob = BivariateNormalCDF(args[0], args[1], _R)
-    return scale * mgf * prob, values
+    return OrthantParts(scale, mgf, tuple(args), values)
+
+
+def tilted_orthant_derivative(parts: OrthantParts, i: int, j: int, t: tuple) -> sp.Expr:
+    """d^i/dt1^i d^j/dt2^j G at t = (t1, t2), by Leibniz's rule on the factors of G.
+
+    The exponential gives exp(t' S t / 2) P_km(t) with a polynomial P_km; F(A(t)) has affine
+    arguments, so its derivatives are the partial derivatives F_(p, r) of F(H, K)
+    (``orthant.orthant_derivative``: four atoms with rational coefficients) times constant
+    slopes. Differentiating the composed product directly grows geometrically with i + j.
+    """
+    if i == 0 and j == 0:
+        at = dict(zip((T1, T2), t, strict=True))
+        return (parts.scale * parts.mgf * parts.probability_at_t()).subs(at)
+    at = dict(zip((T1, T2), t, strict=True))
+    at_args = {h: a.xreplace(at) for h, a in zip((H, K), parts.args, strict=False)}
+    weights: dict[tuple[int, int], sp.Expr] = {}
+    for k in range(i + 1):
+        for m in range(j + 1):
+            poly = _mgf_polynomial(k, m).xreplace(at)
+            if poly == 0:
+                continue
+            outer = sp.binomial(i, k) * sp.binomial(j, m) * poly
+            for pr, coef in _chain_rule(parts.args, i - k, j - m):
+                weights[pr] = weights.get(pr, sp.S.Zero) + outer * coef
+    total = sp.S.Zero
+    for (p, r), weight in sorted(weights.items()):
+        check_deadline()
+        weight = sp.expand(weight)
+        if weight != 0:
+            derivative = orthant_derivative(len(parts.args), _R, p, r).xreplace(at_args)
+            total += weight * derivative
+    return parts.scale * parts.mgf.xreplace(at) * total
+
+
+@lru_cache(maxsize=1024)
+def _mgf_polynomial(k: int, m: int) -> sp.Expr:
+    """P_km(t) with d^k/dt1^k d^m/dt2^m exp(t' S t / 2) = exp(t' S t / 2) P_km(t)."""
+    if k == 0 and m == 0:
+        return sp.S.One
+    if m > 0:
+        prev, mu, var = _mgf_polynomial(k, m - 1), _S12 * T1 + _S22 * T2, T2
+    else:
+        prev, mu, var = _mgf_polynomial(k - 1, m), _S11 * T1 + _S12 * T2, T1
+    return sp.expand(sp.diff(prev, var) + mu * prev)
+
+
+@lru_cache(maxsize=1024)
+def _chain_rule(
+    args: tuple[sp.Expr, ...], i: int, j: int
+) -> tuple[tuple[tuple[int, int], sp.Expr], ...]:
+    """d^i/dt1^i d^j/dt2^j F(A(t)) = sum c_pr F_(p, r): the (p, r) and c_pr (A affine in t).
+
+    With D_n = sum_l dA_l/dt_n d/dA_l, the operator is D_1^i D_2^j, a polynomial in the
+    commuting d/dH, d/dK whose coefficients are products of the constant slopes of A.
+    """
+    if not args:
+        return (((0, 0), sp.S.One),) if i == 0 and j == 0 else ()
+    dh, dk = sp.symbols("dH dK")
+    ops = (dh, dk)
+    d1 = sum((sp.diff(a, T1) * op for a, op in zip(args, ops, strict=False)), sp.S.Zero)
+    d2 = sum((sp.diff(a, T2) * op for a, op in zip(args, ops, strict=False)), sp.S.Zero)
+    poly = sp.Poly(sp.expand(d1**i * d2**j), dh, dk)
+    return tuple(((int(p), int(r)), coef) for (p, r), coef in poly.terms())
 
 
 def isserlis(n: int, m: int) -> sp.Expr:

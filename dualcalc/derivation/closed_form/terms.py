@@ -9,11 +9,13 @@ Terms with the same (a, b, I) are merged into one ``TermClass`` with the summed 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import sympy as sp
 
 from dualcalc.errors import DerivationError, NoClosedFormError
+from dualcalc.expression.canonical import kink_of
 from dualcalc.expression.symbols import X
 
 
@@ -115,36 +117,71 @@ def _is_zero(coef: sp.Expr) -> bool:
 
 
 def _check_integrable(expr: sp.Expr) -> None:
-    """Reject activations that are not square-integrable under a Gaussian (log x, 1/x, ...)."""
-    for node in sp.preorder_traversal(expr):
-        if isinstance(node, sp.log) and _real_roots(node.args[0]):
-            raise DerivationError(
-                f"{node} is not finite for every real x: the activation is not "
-                "square-integrable under a Gaussian"
-            )
-        if isinstance(node, sp.Pow) and node.base.has(X) and node.exp.is_number:
-            roots = _real_roots(node.base)
-            if node.exp.is_negative and any(blows_up(expr, r) for r in roots):
+    """Reject activations that are not square-integrable under a Gaussian (log x, 1/x, ...).
+
+    Each smooth piece between the steps H(x - r) is checked on its own interval only:
+    sqrt(|x|) = sqrt(-x) + H(x) (sqrt(x) - sqrt(-x)) uses sqrt(-x) only where x < 0.
+    """
+    for lo, hi, piece in _smooth_pieces(expr):
+        for node in sp.preorder_traversal(piece):
+            if isinstance(node, sp.log) and _real_roots(node.args[0], lo, hi):
                 raise DerivationError(
-                    f"{node} has a pole on the real line: the activation is not "
+                    f"{node} is not finite for every real x: the activation is not "
                     "square-integrable under a Gaussian"
                 )
-            if not node.exp.is_integer and node.exp.is_positive and roots:
-                if any(sp.N(node.base.subs(X, r + d)) < 0 for r in roots for d in (-1, 1)):
+            if isinstance(node, sp.Pow) and node.base.has(X) and node.exp.is_number:
+                roots = _real_roots(node.base, lo, hi)
+                if node.exp.is_negative and any(blows_up(expr, r) for r in roots):
                     raise DerivationError(
-                        f"{node} is not real for every real x: the activation is not defined "
-                        "on the whole real line"
+                        f"{node} has a pole on the real line: the activation is not "
+                        "square-integrable under a Gaussian"
                     )
+                if not node.exp.is_integer and node.exp.is_positive:
+                    probes = _probes(roots, lo, hi)
+                    if any(sp.N(node.base.subs(X, p)) < 0 for p in probes):
+                        raise DerivationError(
+                            f"{node} is not real for every real x: the activation is not "
+                            "defined on the whole real line"
+                        )
 
 
-def _real_roots(base: sp.Expr) -> list[float]:
-    """Real roots of a polynomial base (none when the base is not a polynomial in x)."""
+def _smooth_pieces(expr: sp.Expr) -> list[tuple[float, float, sp.Expr]]:
+    """(lo, hi, expr on (lo, hi)) between the kinks of the steps H(x - r) of expr."""
+    steps = {h: float(r) for h in expr.atoms(sp.Heaviside) if (r := kink_of(h)) is not None}
+    bounds = [-math.inf, *sorted(set(steps.values())), math.inf]
+    pieces = []
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        inside = _interior(lo, hi)
+        values = {h: sp.S.One if r < inside else sp.S.Zero for h, r in steps.items()}
+        pieces.append((lo, hi, expr.xreplace(values)))
+    return pieces
+
+
+def _interior(lo: float, hi: float) -> float:
+    if math.isinf(lo) and math.isinf(hi):
+        return 0.0
+    if math.isinf(lo):
+        return hi - 1.0
+    if math.isinf(hi):
+        return lo + 1.0
+    return (lo + hi) / 2
+
+
+def _probes(roots: list[float], lo: float, hi: float) -> list[sp.Expr]:
+    """Points strictly inside (lo, hi): one between each pair of consecutive roots and ends."""
+    edges = [lo, *sorted(roots), hi]
+    return [sp.Float(_interior(a, b), 30) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _real_roots(base: sp.Expr, lo: float = -math.inf, hi: float = math.inf) -> list[float]:
+    """Real roots in (lo, hi) of a polynomial base (none when it is not a polynomial in x)."""
     if not base.has(X) or not base.is_polynomial(X):
         return []
     poly = sp.Poly(base, X)
     if poly.degree() < 1:
         return []
-    return [float(sp.re(r)) for r in poly.nroots(n=15) if abs(sp.im(r)) < 1e-12]
+    roots = [float(sp.re(r)) for r in poly.nroots(n=15) if abs(sp.im(r)) < 1e-12]
+    return [r for r in roots if lo < r < hi]
 
 
 def blows_up(expr: sp.Expr, point: float) -> bool:
