@@ -28,7 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("expressions", metavar="EXPR", nargs="*", help="activations to generate")
-    p.add_argument("--all", action="store_true", help="every named activation usable bare")
+    p.add_argument(
+        "--all",
+        action="store_true",
+        help="every named activation usable bare, and every module already in the folder",
+    )
     p.add_argument("--out", metavar="DIR", default=None, help="folder (default: generated/)")
     p.add_argument(
         "--check", action="store_true", help="write nothing; fail if any file would change"
@@ -41,11 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from dualcalc.codegen.writer import catalogue_names, default_directory
 
     names = list(args.expressions)
+    folder = Path(args.out) if args.out else default_directory()
     if args.all:
-        names = catalogue_names() + [n for n in names if n not in catalogue_names()]
+        names = _unique(catalogue_names() + _indexed_names(folder) + names)
     if not names:
         raise DualcalcError("nothing to generate: give expressions or --all")
-    folder = Path(args.out) if args.out else default_directory()
     if args.check:
         return _check(names, folder)
     from dualcalc.codegen.writer import generate_catalogue
@@ -57,6 +61,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _indexed_names(folder: Path) -> list[str]:
+    """The expressions of the modules already in ``folder``'s index (refreshed by --all too)."""
+    from dualcalc.codegen.manifest import read_index
+
+    if not (folder / "index.json").is_file():
+        return []
+    return [entry.name for entry in read_index(folder).values()]
+
+
+def _unique(names: list[str]) -> list[str]:
+    return list(dict.fromkeys(names))
+
+
 def _report(name: str, outcome: object) -> None:
     if isinstance(outcome, Exception):
         print(f"{name!r:<20} FAILED: {outcome}", file=sys.stderr)
@@ -65,18 +82,24 @@ def _report(name: str, outcome: object) -> None:
 
 
 def _check(names: list[str], folder: Path) -> int:
+    from dualcalc.codegen.manifest import read_index
     from dualcalc.codegen.slug import slug_of
     from dualcalc.codegen.support import stale_support
     from dualcalc.codegen.template import render_module
+    from dualcalc.codegen.writer import entry_for
     from dualcalc.derivation.derivation import derive
 
     stale = [str(path) for path in stale_support(folder)]
+    index = read_index(folder) if (folder / "index.json").is_file() else {}
     for name in names:
         derivation = derive(name)
-        path = folder / f"{slug_of(derivation.activation)}.py"
+        slug = slug_of(derivation.activation)
+        path = folder / f"{slug}.py"
         fresh = render_module(derivation).encode("utf-8")
         if not path.is_file() or path.read_bytes() != fresh:
             stale.append(str(path))
+        elif index.get(slug) != entry_for(derivation, fresh):
+            stale.append(f"{folder / 'index.json'} (entry {slug})")
     if stale:
         print("stale or missing generated modules:\n  " + "\n  ".join(stale), file=sys.stderr)
         raise DualcalcError(f"{len(stale)} generated module(s) differ; run `dualcalc generate`")

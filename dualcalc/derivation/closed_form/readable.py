@@ -55,7 +55,10 @@ def _expand_numerators(expr: sp.Expr) -> sp.Expr:
     factor back and grow with the polynomial degree. They are tidied one base at a time
     later (``_flat_factors``).
     """
-    held = {p: sp.Dummy("den") for p in expr.atoms(sp.Pow) if p.base.is_Add and p.exp.is_negative}
+    # sorted: the dummies' creation order decides sympy's term order, so it must not follow
+    # set iteration (string hashes change with every process)
+    powers = sorted(expr.atoms(sp.Pow), key=sp.default_sort_key)
+    held = {p: sp.Dummy("den") for p in powers if p.base.is_Add and p.exp.is_negative}
     if not held:
         return sp.expand(expr, power_exp=False)
     expanded = sp.expand(expr.xreplace(held), power_exp=False)
