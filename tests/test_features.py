@@ -150,6 +150,36 @@ def test_fc_and_myrtle_conveniences_shapes_dtypes_and_keys():
     assert len(cnn.degrees) == 4 and all(1 <= p <= 16 for p in cnn.degrees)
 
 
+@pytest.mark.parametrize("network", ["fc", "conv"])
+def test_apply_in_chunks_equals_all_rows_at_once(monkeypatch, network):
+    """Rows are independent, so mapping them in chunks (7 rows one by one, and in chunks of
+    3, the last one padded with zero rows) must give each row's own features."""
+    from dualcalc.features import feature_map
+
+    if network == "fc":
+        fmap, x = features.fc("tanh", 1, m=32, key=0, b_std=0.1, degree=3), points(n=7)
+    else:
+        net = nn.serial(nn.Conv(8, (3, 3), padding="SAME"), nn.Activation("gelu"), nn.Flatten())
+        fmap = features.sketch(net, m=24, key=0, degree=3)
+        x = np.random.default_rng(2).standard_normal((7, 4, 4, 2))
+
+    def chunked(elements: int):
+        monkeypatch.setattr(feature_map, "CHUNK_ELEMENTS", elements)
+        fmap._chunks.clear()
+        return fmap.chunk_rows(params, x), jax.jit(fmap.apply)(params, x)
+
+    with jax.enable_x64(True):
+        params = fmap.draw(jax.random.PRNGKey(4), x.shape[1:], x.dtype)
+        rows, whole = chunked(10**9)
+        assert rows >= len(x)
+        widest = 10**9 // rows  # elements of the widest array one row creates
+        results = [chunked(1), chunked(3 * widest)]
+    assert [rows for rows, _ in results] == [1, 3]
+    for _, out in results:
+        np.testing.assert_allclose(out.nngp, whole.nngp, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(out.ntk, whole.ntk, rtol=1e-12, atol=1e-14)
+
+
 def test_zero_rows_and_user_expressions_are_finite():
     x = points(n=4)
     x[1] = 0.0

@@ -41,6 +41,11 @@ from dualcalc.runtime.validation import check_inputs
 from dualcalc.sketch import srht_apply, srht_init
 
 METHODS = ("polysketch", "random", "arccos", "leverage")
+#: ``apply`` maps the rows of a batch in chunks whose widest intermediate array holds about
+#: this many elements (4 MiB in float32): featurizing is bound by memory traffic, and chunks
+#: keep each layer's intermediates (PolySketch blocks, FFT spectra) in cache instead of
+#: writing n-row arrays of (degree + 1) m columns to memory and reading them back.
+CHUNK_ELEMENTS = 1 << 20
 
 
 class Features(NamedTuple):
@@ -113,6 +118,7 @@ class FeatureMap:
         self.kernel_fn = kernel_fn
         self._params: dict[tuple, Any] = {}
         self._compiled: dict[tuple, Callable] = {}
+        self._chunks: dict[tuple, int] = {}
 
     @property
     def degrees(self) -> tuple[int, ...]:
@@ -141,7 +147,35 @@ class FeatureMap:
         return tuple(drawn), final
 
     def apply(self, params: Any, x: Any, with_ntk: bool = True) -> Features:
-        """Features of one batch x (n, *spatial, channels) as JAX arrays (pure, jit-able)."""
+        """Features of one batch x (n, *spatial, channels) as JAX arrays (pure, jit-able).
+
+        Rows are independent: they are mapped in chunks of ``chunk_rows`` (``lax.map``), which
+        changes the memory traffic, not the values.
+        """
+        rows = self.chunk_rows(params, x, with_ntk)
+        n = x.shape[0]
+        if n <= rows:
+            return self._apply_rows(params, x, with_ntk)
+        count = -(-n // rows)
+        padding = jnp.zeros((count * rows - n,) + x.shape[1:], x.dtype)  # zero rows are safe
+        chunks = jnp.concatenate([x, padding]).reshape((count, rows) + x.shape[1:])
+        out = jax.lax.map(lambda chunk: self._apply_rows(params, chunk, with_ntk), chunks)
+        return Features(*(None if f is None else f.reshape((-1,) + f.shape[2:])[:n] for f in out))
+
+    def chunk_rows(self, params: Any, x: Any, with_ntk: bool = True) -> int:
+        """Rows per chunk of ``apply``: CHUNK_ELEMENTS over the widest array one row creates
+        (read off the traced computation of one row; cached per shape)."""
+        cache = (tuple(x.shape[1:]), np.dtype(x.dtype).name, with_ntk)
+        if cache not in self._chunks:
+            spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
+            row = jax.ShapeDtypeStruct((1,) + tuple(x.shape[1:]), x.dtype)
+            one_row = functools.partial(self._apply_rows, with_ntk=with_ntk)
+            jaxpr = jax.make_jaxpr(one_row)(spec, row)
+            self._chunks[cache] = max(1, CHUNK_ELEMENTS // _widest(jaxpr.jaxpr))
+        return self._chunks[cache]
+
+    def _apply_rows(self, params: Any, x: Any, with_ntk: bool) -> Features:
+        """``apply`` on one chunk of rows, all at once."""
         drawn, final = params
         state = input_state(x, with_ntk)
         for step, p in zip(self.steps, drawn, strict=True):
@@ -338,6 +372,20 @@ def _resize(params: Any, features: Any, m: int) -> Any:
         pad = [(0, 0)] * (features.ndim - 1) + [(0, m - width)]
         return jnp.pad(features, pad)
     return features
+
+
+def _widest(jaxpr: Any) -> int:
+    """Elements of the largest array a jaxpr (and the jaxprs inside it) creates."""
+    widest = 1
+    for eqn in jaxpr.eqns:
+        for var in eqn.outvars:
+            widest = max(widest, int(np.prod(getattr(var.aval, "shape", ()))))
+        for value in eqn.params.values():
+            for inner in value if isinstance(value, (tuple, list)) else (value,):
+                inner = getattr(inner, "jaxpr", inner)
+                if hasattr(inner, "eqns"):
+                    widest = max(widest, _widest(inner))
+    return widest
 
 
 def _specs_of(net: Any) -> tuple[Any, ...]:
