@@ -31,7 +31,8 @@ class SmoothPiece:
     expr: sp.Expr
 
 
-def _interior_point(lo: float, hi: float) -> float:
+def interior_point(lo: float, hi: float) -> float:
+    """A point strictly inside (lo, hi): the midpoint, or 1 inside a finite end."""
     if math.isinf(lo) and math.isinf(hi):
         return 0.0
     if math.isinf(lo):
@@ -48,7 +49,7 @@ def smooth_pieces(act: Activation, derivative: bool = False) -> tuple[SmoothPiec
     atoms = list(act.expr.atoms(sp.Heaviside))
     pieces = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        mid = _interior_point(lo, hi)
+        mid = interior_point(lo, hi)
         subs = {h: sp.S.One if float(h.args[0].subs(X, mid)) > 0 else sp.S.Zero for h in atoms}
         expr = act.expr.xreplace(subs)
         if derivative:

@@ -16,6 +16,7 @@ import sympy as sp
 
 from dualcalc.errors import DerivationError, NoClosedFormError
 from dualcalc.expression.canonical import kink_of
+from dualcalc.expression.pieces import interior_point
 from dualcalc.expression.symbols import X
 
 
@@ -151,26 +152,16 @@ def _smooth_pieces(expr: sp.Expr) -> list[tuple[float, float, sp.Expr]]:
     bounds = [-math.inf, *sorted(set(steps.values())), math.inf]
     pieces = []
     for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        inside = _interior(lo, hi)
+        inside = interior_point(lo, hi)
         values = {h: sp.S.One if r < inside else sp.S.Zero for h, r in steps.items()}
         pieces.append((lo, hi, expr.xreplace(values)))
     return pieces
 
 
-def _interior(lo: float, hi: float) -> float:
-    if math.isinf(lo) and math.isinf(hi):
-        return 0.0
-    if math.isinf(lo):
-        return hi - 1.0
-    if math.isinf(hi):
-        return lo + 1.0
-    return (lo + hi) / 2
-
-
 def _probes(roots: list[float], lo: float, hi: float) -> list[sp.Expr]:
     """Points strictly inside (lo, hi): one between each pair of consecutive roots and ends."""
     edges = [lo, *sorted(roots), hi]
-    return [sp.Float(_interior(a, b), 30) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return [sp.Float(interior_point(a, b), 30) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
 def _real_roots(base: sp.Expr, lo: float = -math.inf, hi: float = math.inf) -> list[float]:
