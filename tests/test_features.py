@@ -87,6 +87,23 @@ def test_one_layer_polysketch_is_unbiased_for_the_truncated_kernels(activation):
     assert np.all(np.abs(k_p - exact) <= bound), "truncation beyond its tail bound"
 
 
+def test_nothing_left_to_sketch_gives_the_exact_low_degrees():
+    """Degree 1 with the linear block exact (d small next to m), and m = 1 (room for degree 0
+    only): no randomness remains, so the NNGP Gram matrix is Mehler's sum cut at degree 1 and
+    at degree 0, exactly (the unused width is zeros)."""
+    x = points()
+    w_std, b_std = 1.3, 0.2
+    net = nn.serial(nn.Dense(64, w_std, b_std), nn.Activation("erf"))
+    gram0 = w_std**2 * (x @ x.T) / x.shape[1] + b_std**2
+    q = np.diag(gram0).copy()
+    k_1, _ = truncated_kernels(resolve("erf"), q, gram0, 1)
+    k_0, _ = truncated_kernels(resolve("erf"), q, gram0, 0)
+    for m, degree, expected in ((64, 1, k_1), (1, 3, k_0)):
+        f = features.sketch(net, m=m, key=0, degree=degree)(x)
+        assert f.nngp.shape == (len(x), m) and np.all(np.isfinite(f.ntk))
+        np.testing.assert_allclose(f.nngp @ f.nngp.T, expected, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("method", ["random", "arccos", "leverage"])
 def test_one_layer_random_features_are_unbiased_for_the_exact_kernels(method):
     x = points()

@@ -58,8 +58,8 @@ class PolySketchLayer(NamedTuple):
     """Random draws of one sketched activation layer."""
 
     poly: PolySketchParams
-    out: SRHTParams  # [a_k P_k]_k -> m
-    dout: SRHTParams | None  # [b_k P_k]_k -> m (NTK only)
+    out: SRHTParams | None  # [a_k P_k]_k -> the rest of m (None: nothing sketched)
+    dout: SRHTParams | None  # [b_k P_k]_k -> the rest of m (NTK only)
     tensor: TensorSRHTParams | None  # (chi, theta) -> m (NTK after a weight layer)
 
 
@@ -83,6 +83,11 @@ def sketched_degrees(d: int, m: int) -> int:
     return 2 if exact_linear(d, m) else 1
 
 
+def remaining_width(d: int, m: int) -> int:
+    """Columns left for the sketched degrees: m less degree 0 (and degree 1 when exact)."""
+    return m - 1 - (d if sketched_degrees(d, m) == 2 else 0)
+
+
 def polysketch_layer(
     key: Any, d: int, ntk_width: int | None, m: int, degree: int, dtype: Any
 ) -> PolySketchLayer:
@@ -96,11 +101,12 @@ def polysketch_layer(
     poly = polysketch_init(k_poly, d, m, degree, dtype=dtype, padding=PADDING)
     low = sketched_degrees(d, m)
     blocks = max(degree + 1 - low, 1) * m
-    rest = m - 1 - (d if low == 2 else 0)
-    out = srht_init(k_out, blocks, rest, dtype=dtype)
+    rest = remaining_width(d, m)
+    drawn = degree >= low and rest > 0  # else nothing is sketched: zeros fill the rest
+    out = srht_init(k_out, blocks, rest, dtype=dtype) if drawn else None
     if ntk_width is None:
         return PolySketchLayer(poly, out, None, None)
-    dout = srht_init(k_dout, blocks, rest, dtype=dtype)
+    dout = srht_init(k_dout, blocks, rest, dtype=dtype) if drawn else None
     tensor = tensor_srht_init(k_tensor, m, ntk_width, m, dtype=dtype)
     return PolySketchLayer(poly, out, dout, tensor)
 
@@ -129,28 +135,28 @@ def polysketch_apply_layer(
     q = state.variances()
     norm = jnp.sqrt(jnp.sum(phi * phi, axis=-1, keepdims=True))
     direction = phi / jnp.where(norm > 0, norm, 1.0)
-    low = sketched_degrees(phi.shape[-1], params.poly.nodes.left.rows.shape[-1])
+    d, m = phi.shape[-1], params.poly.nodes.left.rows.shape[-1]
+    low, rest = sketched_degrees(d, m), remaining_width(d, m)
     blocks = polysketch_apply(params.poly, direction)[..., low:, :]  # (..., degree + 1 - low, m)
     a, b = module.feature_coefficients(q, degree)
-    nngp = _with_exact_low_degrees(
-        a, direction, low, srht_apply(params.out, _weighted(a[..., low:], blocks))
-    )
+    nngp = _with_exact_low_degrees(a, direction, low, _sketched(params.out, a, low, blocks, rest))
     ntk = state.ntk
     if ntk is not None:
         if state.ntk_is_zero:
             ntk = jnp.zeros(nngp.shape, nngp.dtype)
         else:
-            chi = srht_apply(params.dout, _weighted(b[..., low:], blocks))
+            chi = _sketched(params.dout, b, low, blocks, rest)
             chi = _with_exact_low_degrees(b, direction, low, chi)
             ntk = tensor_srht_apply(params.tensor, chi, ntk)
     cov = dual_of_self_covariance(module, state.cov, state.spatial_ndim)
     return replace(state, nngp=nngp, ntk=ntk, cov=cov)
 
 
-def _sketched(out: SRHTParams, c: Array, low: int, blocks: Array) -> Array:
-    """SRHT of [c_k P_k]_(k >= low); zeros when every degree is kept exactly."""
-    if blocks.shape[-2] == 0:
-        return jnp.zeros(blocks.shape[:-2] + out.rows.shape[-1:], blocks.dtype)
+def _sketched(out: SRHTParams | None, c: Array, low: int, blocks: Array, width: int) -> Array:
+    """SRHT of [c_k P_k]_(k >= low) to ``width`` columns; zeros when nothing is sketched (every
+    degree kept exactly, or no width left: m = 1)."""
+    if out is None:
+        return jnp.zeros(blocks.shape[:-2] + (width,), blocks.dtype)
     return srht_apply(out, _weighted(c[..., low:], blocks))
 
 
