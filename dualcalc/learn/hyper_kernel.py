@@ -2,8 +2,9 @@
 
 ``dualcalc.nn.Dense`` fixes W_std and b_std as Python numbers when the network is built; a
 Gaussian process tunes them, so here the same recursion is written with them as traced
-arguments (Dense: K <- W^2 K + b^2, Theta <- K_new + W^2 Theta; activations through the
-runtime's own pending/flush machinery), and derivatives come from forward-mode autodiff
+arguments (Dense: the runtime's own ``layers.affine`` step with traced W^2 and b^2,
+K <- W^2 K + b^2, Theta <- K_new + W^2 Theta; activations through the runtime's own
+pending/flush machinery), and derivatives come from forward-mode autodiff
 (two hyperparameters: two tangent passes). A test checks it equals ``network.fc_network``.
 """
 
@@ -18,21 +19,12 @@ import jax
 
 from dualcalc.runtime.elementwise import flush, resolve
 from dualcalc.runtime.kernel_state import KernelState, input_state
+from dualcalc.runtime.layers import affine
 
 
 def dense(state: KernelState, w_std: Any, b_std: Any) -> KernelState:
     """Dense layer on every covariance: K <- W^2 K + b^2; Theta <- K_new + W^2 Theta."""
-    state = flush(state)
-    w2, b2 = w_std**2, b_std**2
-    nngp = w2 * state.nngp + b2
-    if state.ntk is None:
-        ntk = None
-    elif state.ntk_is_zero:
-        ntk = nngp
-    else:
-        ntk = nngp + w2 * state.ntk
-    cov1, cov2 = w2 * state.cov1 + b2, w2 * state.cov2 + b2
-    return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, ntk_is_zero=False)
+    return affine(flush(state), lambda a: a, w_std**2, b_std**2)
 
 
 def fc_kernel(

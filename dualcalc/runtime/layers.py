@@ -54,7 +54,7 @@ def Dense(out_dim: int, W_std: float = 1.0, b_std: float = 0.0) -> Layer:
         return W_std / math.sqrt(x.shape[-1]) * (x @ w) + b_std * b
 
     def transform(state: KernelState) -> KernelState:
-        return _affine(flush(state), lambda a: a, w2, b2)
+        return affine(flush(state), lambda a: a, w2, b2)
 
     spec = specs.DenseSpec(out_dim, float(W_std), float(b_std))
     return Layer(init_fn, apply_fn, KernelFn(transform, (spec,)))
@@ -120,7 +120,7 @@ def Conv(
         _check_spatial(state.spatial_ndim, k)
         sizes = state.nngp.shape[2::2]
         windows = _windows(sizes, filter_shape, strides, padding)
-        return _affine(state, lambda a: spatial.conv_mean(a, windows), w2, b2)
+        return affine(state, lambda a: spatial.conv_mean(a, windows), w2, b2)
 
     spec = specs.ConvSpec(
         out_chan, filter_shape, tuple(strides), padding, float(W_std), float(b_std)
@@ -224,8 +224,12 @@ def serial(*layers: Layer) -> Layer:
     return Layer(init_fn, apply_fn, KernelFn(transform, described))
 
 
-def _affine(state: KernelState, op: Callable, w2: float, b2: float) -> KernelState:
-    """K <- W^2 op(K) + b^2 on every covariance; Theta <- K_new + W^2 op(Theta)."""
+def affine(state: KernelState, op: Callable, w2: Any, b2: Any) -> KernelState:
+    """K <- W^2 op(K) + b^2 on every covariance; Theta <- K_new + W^2 op(Theta).
+
+    Plain arithmetic in w2 and b2, so they may be traced JAX values (hyperparameters that
+    are differentiated or tuned, ``dualcalc.learn.hyper_kernel``) as well as numbers.
+    """
     nngp = w2 * op(state.nngp) + b2
     if state.ntk is None:
         ntk = None
