@@ -5,7 +5,8 @@ A *featurizer factory* is ``make_featurizer(n_features_in, random_state) -> feat
 batch to (b, m) features (preferably a ``jax.tree_util.Partial`` of a module-level function, so
 its arrays stay arguments of the compiled step and the fitted estimator pickles). ``fit`` calls
 the factory once (drawing any randomness), then streams the data through
-``dualcalc.learn.streaming``. Subclasses that fix the feature map override ``_make_featurizer``.
+``dualcalc.learn.streaming``. Subclasses that fix the feature map override ``_make_featurizer``
+(which sees the validated X, so it can draw for X's dtype).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from dualcalc.learn import streaming
 from dualcalc.learn.network import check_batch_size
+from dualcalc.learn.ridge_path import check_alphas
 
 
 def identity_features(x: Any) -> Any:
@@ -29,7 +31,8 @@ def identity_features(x: Any) -> Any:
 class _StreamingFeatures(BaseEstimator):
     """Featurizer construction and device layout shared by the feature-space estimators."""
 
-    def _make_featurizer(self, n_features_in: int, random_state: np.random.RandomState) -> Any:
+    def _make_featurizer(self, X: np.ndarray, random_state: np.random.RandomState) -> Any:
+        """The featurizer for the validated training inputs X (drawn once, at fit)."""
         if self.make_featurizer is None:
             return identity_features
         if not callable(self.make_featurizer):
@@ -37,7 +40,7 @@ class _StreamingFeatures(BaseEstimator):
                 "make_featurizer must be None or a callable (n_features_in, random_state) -> "
                 f"featurizer, got {self.make_featurizer!r}"
             )
-        return self.make_featurizer(n_features_in, random_state)
+        return self.make_featurizer(X.shape[1], random_state)
 
     def _mesh(self, local: bool = False) -> Any:
         devices = jax.local_devices() if local else jax.devices()
@@ -127,8 +130,9 @@ class FeatureRidge(RegressorMixin, _StreamingFeatures):
         X, y = validate_data(
             self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True
         )
+        check_alphas(self.alpha)  # before the pass over the data, not after it
         random_state = check_random_state(self.random_state)
-        featurizer = self._make_featurizer(self.n_features_in_, random_state)
+        featurizer = self._make_featurizer(X, random_state)
         statistics = streaming.accumulate(featurizer, X, y, **self._stream_options())
         fit = streaming.fit_ridge(statistics, self.alpha)
         self.featurizer_ = featurizer
@@ -195,7 +199,7 @@ class FeatureTransformer(TransformerMixin, _StreamingFeatures):
         """Draw the featurizer for X's number of features."""
         X = validate_data(self, X, dtype=(np.float64, np.float32))
         random_state = check_random_state(self.random_state)
-        self.featurizer_ = self._make_featurizer(self.n_features_in_, random_state)
+        self.featurizer_ = self._make_featurizer(X, random_state)
         return self
 
     def transform(self, X: Any) -> np.ndarray:
