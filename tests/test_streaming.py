@@ -201,34 +201,43 @@ SHARDED_CHILD = textwrap.dedent(
     sys.path.insert(0, sys.argv[1])
     from test_streaming import X, Y, make_cosine_featurizer
     from dualcalc.learn import streaming
+    from dualcalc.learn.sketched import FCSketch, sketched_featurizer
 
-    featurizer = make_cosine_featurizer(X.shape[1], np.random.RandomState(0))
     x, y = X[:293], Y[:293]  # not a multiple of the batch: the last batch is padded
     sharded_mesh = streaming.data_mesh(jax.devices())
     single_mesh = streaming.data_mesh(jax.devices()[:1])
-    sharded = streaming.accumulate(featurizer, x, y, batch_size=40, mesh=sharded_mesh)
-    single = streaming.accumulate(featurizer, x, y, batch_size=40, mesh=single_mesh)
-    batch = next(streaming._batches(x, y, 40, 1, sharded_mesh))[0]
-    coef = lambda s: streaming.fit_ridge(s, 0.1).coef
     diff = lambda a, b: float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-    print(json.dumps({
-        "devices": len(jax.devices()),
-        "batch_devices": len(batch.sharding.device_set),
-        "ftf": diff(sharded.ftf, single.ftf),
-        "fty": diff(sharded.fty, single.fty),
-        "yty": diff(sharded.yty, single.yty),
-        "n": [sharded.n_samples, single.n_samples],
-        "coef": diff(coef(sharded), coef(single)),
-        "predict": diff(
-            streaming.predict(featurizer, coef(single), x, batch_size=24, mesh=sharded_mesh),
-            streaming.predict(featurizer, coef(single), x, batch_size=24, mesh=single_mesh),
+    coef = lambda s: streaming.fit_ridge(s, 0.1).coef
+    batch = next(streaming._batches(x, y, 40, 1, sharded_mesh))[0]
+    found = {"devices": len(jax.devices()), "batch_devices": len(batch.sharding.device_set)}
+    featurizers = {
+        "cosine": make_cosine_featurizer(X.shape[1], np.random.RandomState(0)),
+        "polysketch": sketched_featurizer(
+            FCSketch("gelu", 2, 1.2, 0.1, 64, "polysketch", 3), jax.random.PRNGKey(0), (5,)
         ),
-    }))
+    }
+    for name, featurizer in featurizers.items():
+        sharded = streaming.accumulate(featurizer, x, y, batch_size=40, mesh=sharded_mesh)
+        single = streaming.accumulate(featurizer, x, y, batch_size=40, mesh=single_mesh)
+        found[name] = {
+            "ftf": diff(sharded.ftf, single.ftf),
+            "fty": diff(sharded.fty, single.fty),
+            "yty": diff(sharded.yty, single.yty),
+            "n": [sharded.n_samples, single.n_samples],
+            "coef": diff(coef(sharded), coef(single)),
+            "predict": diff(
+                streaming.predict(featurizer, coef(single), x, batch_size=24, mesh=sharded_mesh),
+                streaming.predict(featurizer, coef(single), x, batch_size=24, mesh=single_mesh),
+            ),
+        }
+    print(json.dumps(found))
     """
 )
 
 
 def test_sharded_accumulation_over_8_devices_equals_one_device():
+    """Random cosine features and the sketched NTK features of SketchedKernelRidge (PolySketch,
+    TensorSRHT, SRHT: FFTs over each device's rows) give the single-device statistics."""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     env["JAX_PLATFORMS"] = "cpu"
     tests_dir = os.path.dirname(os.path.abspath(__file__))
@@ -242,9 +251,10 @@ def test_sharded_accumulation_over_8_devices_equals_one_device():
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["devices"] == 8 and found["batch_devices"] == 8
-    assert found["n"] == [293, 293]
-    for key in ("ftf", "fty", "yty", "coef", "predict"):
-        assert found[key] < 1e-10, (key, found[key])
+    for name in ("cosine", "polysketch"):  # random cosine and sketched NTK features
+        assert found[name]["n"] == [293, 293]
+        for key in ("ftf", "fty", "yty", "coef", "predict"):
+            assert found[name][key] < 1e-10, (name, key, found[name][key])
 
 
 def test_functional_api_checks_its_arguments():
