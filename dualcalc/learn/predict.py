@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from dualcalc.errors import DualcalcError
-from dualcalc.learn.spectral import Spectrum, eigen_spectrum
+from dualcalc.learn.spectral import Spectrum, eigen_spectrum, plus_diagonal
 
 KERNEL_NAMES = ("nngp", "ntk")
 
@@ -117,7 +117,7 @@ def gradient_descent_mse_ensemble(
         if name not in spectra:
             k = train_kernel((name,))[name]
             scale = reg if diag_reg_absolute_scale else reg * float(np.mean(np.diag(k)))
-            spectra[name] = eigen_spectrum(k + scale * np.eye(len(k)))
+            spectra[name] = eigen_spectrum(plus_diagonal(k, scale))
         return spectra[name]
 
     def predict_fn(

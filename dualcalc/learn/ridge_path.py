@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import scipy.linalg
 
-from dualcalc.learn.spectral import Spectrum, eigen_spectrum
+from dualcalc.learn.spectral import Spectrum, eigen_spectrum, plus_diagonal
 
 
 class RidgeFit(NamedTuple):
@@ -78,7 +78,7 @@ def spectral_dual(spectrum: Spectrum, y: np.ndarray, alpha: float) -> np.ndarray
 def solve_dual(k: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
     """(K + alpha I)^-1 y by Cholesky; by eigendecomposition if rounding makes it indefinite."""
     try:
-        factor = scipy.linalg.cho_factor(k + alpha * np.eye(len(k)), lower=True)
+        factor = scipy.linalg.cho_factor(plus_diagonal(k, alpha), lower=True, overwrite_a=True)
     except np.linalg.LinAlgError:
         return spectral_dual(eigen_spectrum(k), y, alpha)
     return scipy.linalg.cho_solve(factor, y)

@@ -36,7 +36,7 @@ from tqdm.auto import tqdm
 
 from dualcalc.errors import DualcalcError
 from dualcalc.learn.ridge_path import check_alphas
-from dualcalc.learn.spectral import eigen_spectrum
+from dualcalc.learn.spectral import eigen_spectrum, plus_diagonal
 
 DATA_AXIS = "data"
 Featurizer = Callable[[Any], Any]
@@ -160,7 +160,7 @@ def solve(statistics: GramStatistics, alpha: float) -> np.ndarray:
     """(F^T F + alpha I)^-1 F^T Y by Cholesky (eigendecomposition if rounding defeats it)."""
     ftf = statistics.ftf
     try:
-        factor = scipy.linalg.cho_factor(ftf + alpha * np.eye(len(ftf)), lower=True)
+        factor = scipy.linalg.cho_factor(plus_diagonal(ftf, alpha), lower=True, overwrite_a=True)
     except np.linalg.LinAlgError:
         spectrum = eigen_spectrum(ftf)
         u = spectrum.vectors
