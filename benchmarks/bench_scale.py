@@ -244,13 +244,15 @@ def scale(args: argparse.Namespace, lines: list[str]) -> None:
         _emit(
             lines,
             f"SketchedKernelRidge(`{args.activation}`, depth 2, NTK, method={args.scale_method}, "
-            f"degree={'auto' if degree is None else degree}, n_components={args.scale_m}, "
+            + ("" if args.scale_method != "polysketch" else f"degree={degree or 'auto'}, ")
+            + f"n_components={args.scale_m}, "
             f"batch_size={args.scale_batch}, "
             f"alpha: 13 values in [1e-4, 1e2] by GCV) on the first n rows of a float32 memmap "
             f"of {n_max:,} x {args.d} ({n_max * args.d * 4 / 2**30:.2f} GiB, written in "
             f"{written:.0f} s, not counted); 10,000 test points; fresh process per row. "
             "'compile + 1 batch' is a first fit of one batch (compilation), 'fit' the full "
-            "fit after it, 'total' the three together.",
+            "fit after it, 'total' the three together. Peak memory (VmHWM) counts the memmap's "
+            "pages read so far (file-backed, reclaimable): about n x 1 KiB on top of a constant.",
             "",
             GROWTH_HEADER,
             "|---:|---:|---:|---:|---:|---:|---:|",
