@@ -323,20 +323,25 @@ def plot(markdown: str) -> list[Path]:
     written = []
     compare_rows = table_rows(markdown, COMPARE_HEADER)
     if compare_rows:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
-        by_model: dict[str, list[tuple[float, float]]] = {}
+        fig, (ax, err) = plt.subplots(1, 2, figsize=(12, 4.5))
+        by_model: dict[str, list[tuple[float, float, float]]] = {}
         for cells in compare_rows:
             try:
-                by_model.setdefault(cells[1], []).append((_number(cells[0]), float(cells[2])))
+                point = (_number(cells[0]), float(cells[2]), float(cells[4]))
             except ValueError:
                 continue
+            by_model.setdefault(cells[1], []).append(point)
         for label, points in by_model.items():
-            n, seconds = zip(*points, strict=True)
+            n, seconds, error = zip(*points, strict=True)
             ax.loglog(n, seconds, "o-", label=label)
+            err.semilogx(n, error, "o-", label=label)
         ax.set_xlabel("training points n")
         ax.set_ylabel("fit + predict seconds (2 cores, compile included)")
-        ax.legend(fontsize=7)
-        ax.grid(True, which="both", alpha=0.3)
+        err.set_xlabel("training points n")
+        err.set_ylabel("test MSE / Var(y)")
+        err.legend(fontsize=7)
+        for axis in (ax, err):
+            axis.grid(True, which="both", alpha=0.3)
         fig.tight_layout()
         path = RESULTS / "bench_scale_compare.png"
         fig.savefig(path, dpi=120)
