@@ -14,7 +14,7 @@ points, then kernel ridge on one-hot +-1 targets with alpha chosen by exact leav
 (``dualcalc.learn.ridge_path.fit_ridge``, one eigendecomposition); and PolySketch NTK features
 (``features.myrtle(5, "relu", m=m)``, degree chosen per layer) followed by
 ``RidgeClassifierCV(fit_intercept=False)`` (efficient leave-one-out) over the same 25 alphas.
-Writes ``results/bench_cntk.md`` and ``results/bench_cntk.png``.
+Writes ``--out`` (default ``results/bench_cntk.md``) and the plot beside it (``.png``).
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def row(label: str, result: dict, exact: dict | None) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def plot(results: list[tuple[str, dict]]) -> Path:
+def plot(results: list[tuple[str, dict]], path: Path) -> Path:
     """Accuracy against fit + predict seconds, one point per model."""
     import matplotlib
 
@@ -107,7 +107,6 @@ def plot(results: list[tuple[str, dict]]) -> Path:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = RESULTS / "bench_cntk.png"
     fig.savefig(path, dpi=120)
     return path
 
@@ -149,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         lines.append(row(label, result, exact))
         print(lines[-1], flush=True)
     args.out.write_text("\n".join(lines) + "\n")
-    print(f"plot: {plot(results)}")
+    print(f"plot: {plot(results, args.out.with_suffix('.png'))}")
 
 
 if __name__ == "__main__":
