@@ -238,7 +238,8 @@ def padding_cost(args: argparse.Namespace) -> None:
     against XLA's implicit padding (the pad folded into the convolution), same inputs."""
     print("\n## Cost of explicit padding (Myrtle-5 CNTK, float64, fresh process each)\n")
     print(f"Both forms compiled with `XLA_FLAGS={AVX2}` (the implicit form can read before its")
-    print("input buffer on AVX-512); the last column is the explicit form with default flags.\n")
+    print("input buffer on AVX-512); the last column is the explicit form with default flags.")
+    print(f"1-minute load average before: {os.getloadavg()[0]:.1f} (the CPU may be shared).\n")
     print(
         "| activation | digits | implicit s | explicit s | explicit / implicit "
         "| explicit, default ISA s |"
@@ -255,6 +256,7 @@ def padding_cost(args: argparse.Namespace) -> None:
         cells = ["-" if t is None else f"{t:.1f}" for t in times]
         ratio = "-" if None in times[:2] else f"{times[1] / times[0]:.2f}"
         print(f"| `{name}` | {len(digits)} | {cells[0]} | {cells[1]} | {ratio} | {cells[2]} |")
+    print(f"\n1-minute load average after: {os.getloadavg()[0]:.1f}")
 
 
 def speed_rows(markdown: str) -> list[tuple[str, float | None, float | None]]:
