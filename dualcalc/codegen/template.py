@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 import types
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import sympy as sp
@@ -267,7 +268,7 @@ def _stable_limits(source: str, derivation: Any) -> tuple[float, float]:
                 exact = np.sum(coeffs * coeffs * rho ** k[: coeffs.shape[1]], axis=1)
                 for name in ("float32", "float64"):
                     args = (np.asarray(v, name) for v in (ladder, ladder, rho * ladder))
-                    value = np.asarray(fn(*kernel_args(*args)), np.float64)
+                    value = eager_probe(fn, *kernel_args(*args))
                     error = np.abs(value - exact) / np.maximum(scale, 1e-300)
                     ok = np.isfinite(value) & (error <= STABILITY_TOLERANCE[name])
                     good[name] &= ok | ~trusted
@@ -276,6 +277,35 @@ def _stable_limits(source: str, derivation: Any) -> tuple[float, float]:
         failing = np.nonzero(~good[name])[0]
         limits.append(float("inf") if not len(failing) else _limit_below(failing[0]))
     return limits[0], limits[1]
+
+
+#: Probe arrays are padded to this many entries (or the next power of two above): eager JAX
+#: compiles each primitive once per shape and dtype, so probes of one length share them.
+PROBE_LENGTH = 1024
+
+
+def eager_probe(fn: Callable, q1: Any, q2: Any, c: Any, *more: Any) -> Any:
+    """fn(q1, q2, c, *more) on 1-D probe arrays of one length, padded with q = 1, c = 0 (and
+    zeros) to the common probe length (the margin, stability and verification probes then
+    share one compilation of each primitive per dtype); float64 values of the real entries."""
+    import numpy as np
+
+    arrays = [np.asarray(v) for v in (q1, q2, c, *more)]
+    n = len(arrays[0])
+    length = max(PROBE_LENGTH, 1 << max(n - 1, 0).bit_length())
+    fills = (1.0, 1.0) + (0.0,) * (len(arrays) - 2)
+    padded = [
+        np.concatenate([a, np.full(length - n, fill, a.dtype)])
+        for a, fill in zip(arrays, fills, strict=True)
+    ]
+    return np.asarray(fn(*padded), np.float64)[:n]
+
+
+def _projected(fn: Callable) -> Callable:
+    """fn at (q1, q2, c) moved inside the edge by ``margin`` (``_support.guards.project``)."""
+    from dualcalc.runtime._support.guards import kernel_args, project
+
+    return lambda q1, q2, c, margin: fn(*project(*kernel_args(q1, q2, c), margin))
 
 
 def _limit_below(index: int) -> float:
@@ -315,8 +345,6 @@ def _edge_margins(source: str, derivation: Any) -> tuple[float, float]:
     import jax
     import numpy as np
 
-    from dualcalc.runtime._support.guards import kernel_args, project
-
     module = module_from_source(source, "dualcalc_boundary_probe", "<dualcalc boundary probe>")
     printed = {False: module._nngp}
     if not derivation.derivative_is_distribution:
@@ -336,11 +364,11 @@ def _edge_margins(source: str, derivation: Any) -> tuple[float, float]:
             steps = np.array([[m * f for f in (1.0, 4.0, 9.0)] for m in ladder])  # (L, 3)
             tiled = [np.tile(np.asarray(v, name), steps.size) for v in (q1, q2, sign)]
             margin = np.repeat(steps.ravel(), len(q1)).astype(name)
-            args = kernel_args(tiled[0], tiled[1], tiled[2] * np.sqrt(tiled[0] * tiled[1]))
-            point = project(*args, margin)
+            c = tiled[2] * np.sqrt(tiled[0] * tiled[1])
             passing = np.ones(len(ladder), bool)
             for derivative, fn in printed.items():
-                values = np.asarray(fn(*point), np.float64).reshape(len(ladder), 3, len(q1))
+                values = eager_probe(_projected(fn), tiled[0], tiled[1], c, margin)
+                values = values.reshape(len(ladder), 3, len(q1))
                 extrapolated = 3 * (values[:, 0] - values[:, 1]) + values[:, 2]
                 edge = np.where(steps[:, :1] == 0.0, values[:, 0], extrapolated)
                 target, scale = exact[derivative]

@@ -10,6 +10,7 @@ closed form runs the same generated code as ``dualcalc.load`` and the network ru
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
@@ -261,11 +262,17 @@ def verify_module(activation: Activation, module: Any, count: int = VERIFY_POINT
     """
     import jax
 
+    from dualcalc.codegen.template import eager_probe
+
     points = verification_points(count)
     q1, q2, c = points.T
-    with jax.disable_jit():  # eager: twenty points do not repay compiling a large printed form
-        k = _evaluate(module._nngp, q1, q2, c)
-        dk = None if module.DERIVATIVE_IS_DISTRIBUTION else _evaluate(module._dnngp, q1, q2, c)
+    # eager: twenty points do not repay compiling a large printed form; padded to the probe
+    # length, they reuse the primitives the code generator's probes compiled
+    with jax.disable_jit():
+        k = _evaluate(functools.partial(eager_probe, module._nngp), q1, q2, c)
+        dk = None
+        if not module.DERIVATIVE_IS_DISTRIBUTION:
+            dk = _evaluate(functools.partial(eager_probe, module._dnngp), q1, q2, c)
     worst = 0.0
     for i, (a, b, cov) in enumerate(points):
         err = abs(float(k[i]) - dual_kernel_oracle(activation, a, b, cov))
