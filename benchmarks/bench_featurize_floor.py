@@ -56,7 +56,7 @@ def time_map(activation, depth, m, method, degree, x, repeats, unchunked):
     out["rows"] = fmap.chunk_rows(params, x)
     if unchunked:
         saved = feature_map.CHUNK_ELEMENTS
-        feature_map.CHUNK_ELEMENTS = 1 << 62
+        feature_map.CHUNK_ELEMENTS = {"cpu": 1 << 62, "accelerator": 1 << 62}
         try:
             again = features.fc(activation, depth, m=m, key=0, degree=degree, method=method)
             out["unchunked"] = best_time(jax.jit(again.apply), params, x, repeats=repeats)[0]

@@ -181,7 +181,9 @@ def test_apply_in_chunks_equals_all_rows_at_once(monkeypatch, network):
         x = np.random.default_rng(2).standard_normal((7, 4, 4, 2))
 
     def chunked(elements: int):
-        monkeypatch.setattr(feature_map, "CHUNK_ELEMENTS", elements)
+        monkeypatch.setattr(
+            feature_map, "CHUNK_ELEMENTS", {"cpu": elements, "accelerator": elements}
+        )
         fmap._chunks.clear()
         return fmap.chunk_rows(params, x), jax.jit(fmap.apply)(params, x)
 

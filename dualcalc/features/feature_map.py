@@ -42,10 +42,17 @@ from dualcalc.sketch import srht_apply, srht_init
 
 METHODS = ("polysketch", "random", "arccos", "leverage")
 #: ``apply`` maps the rows of a batch in chunks whose widest intermediate array holds about
-#: this many elements (4 MiB in float32): featurizing is bound by memory traffic, and chunks
-#: keep each layer's intermediates (PolySketch blocks, FFT spectra) in cache instead of
-#: writing n-row arrays of (degree + 1) m columns to memory and reading them back.
-CHUNK_ELEMENTS = 1 << 20
+#: this many elements, per backend. CPU: 4 MiB in float32; featurizing is bound by memory
+#: traffic, and chunks keep each layer's intermediates (PolySketch blocks, FFT spectra) in
+#: cache instead of writing n-row arrays of (degree + 1) m columns to memory and reading them
+#: back. Accelerators: 1 GiB in float32; small chunks leave a GPU idle between steps, large
+#: ones only bound the memory.
+CHUNK_ELEMENTS = {"cpu": 1 << 20, "accelerator": 1 << 28}
+
+
+def chunk_elements() -> int:
+    """CHUNK_ELEMENTS for the backend ``jax.jit`` compiles for by default."""
+    return CHUNK_ELEMENTS["cpu" if jax.default_backend() == "cpu" else "accelerator"]
 
 
 class Features(NamedTuple):
@@ -165,13 +172,13 @@ class FeatureMap:
     def chunk_rows(self, params: Any, x: Any, with_ntk: bool = True) -> int:
         """Rows per chunk of ``apply``: CHUNK_ELEMENTS over the widest array one row creates
         (read off the traced computation of one row; cached per shape)."""
-        cache = (tuple(x.shape[1:]), np.dtype(x.dtype).name, with_ntk)
+        cache = (tuple(x.shape[1:]), np.dtype(x.dtype).name, with_ntk, chunk_elements())
         if cache not in self._chunks:
             spec = jax.tree_util.tree_map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype), params)
             row = jax.ShapeDtypeStruct((1,) + tuple(x.shape[1:]), x.dtype)
             one_row = functools.partial(self._apply_rows, with_ntk=with_ntk)
             jaxpr = jax.make_jaxpr(one_row)(spec, row)
-            self._chunks[cache] = max(1, CHUNK_ELEMENTS // _widest(jaxpr.jaxpr))
+            self._chunks[cache] = max(1, chunk_elements() // _widest(jaxpr.jaxpr))
         return self._chunks[cache]
 
     def _apply_rows(self, params: Any, x: Any, with_ntk: bool) -> Features:
