@@ -305,8 +305,7 @@ def _(spec: ConvSpec) -> Step:
                 f"Conv with a {len(spec.filter_shape)}-D filter needs inputs with as many "
                 f"spatial axes, got {len(sizes)}"
             )
-        geometry = zip(sizes, spec.filter_shape, spec.strides, strict=True)
-        return [spatial.axis_window(n, w, s, spec.padding) for n, w, s in geometry]
+        return spatial.axis_windows(sizes, spec.filter_shape, spec.strides, spec.padding)
 
     def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
         found = windows(shape.spatial)
@@ -330,8 +329,7 @@ def _(spec: AvgPoolSpec) -> Step:
                 f"AvgPool over {len(spec.window_shape)} axes needs inputs with as many spatial "
                 f"axes, got {len(sizes)}"
             )
-        geometry = zip(sizes, spec.window_shape, spec.strides, strict=True)
-        return [spatial.axis_window(n, w, s, spec.padding) for n, w, s in geometry]
+        return spatial.axis_windows(sizes, spec.window_shape, spec.strides, spec.padding)
 
     def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
         return replace(shape, spatial=tuple(w.out for w in windows(shape.spatial))), None

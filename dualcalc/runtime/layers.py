@@ -101,7 +101,7 @@ def Conv(
     def init_fn(key: Any, input_shape: Shape) -> tuple[Shape, Any]:
         _check_spatial(len(input_shape) - 2, k)
         k1, k2 = jax.random.split(key)
-        windows = _windows(input_shape[1:-1], filter_shape, strides, padding)
+        windows = spatial.axis_windows(input_shape[1:-1], filter_shape, strides, padding)
         w = jax.random.normal(k1, tuple(filter_shape) + (input_shape[-1], out_chan))
         out_shape = (input_shape[0],) + tuple(w_.out for w_ in windows) + (out_chan,)
         return out_shape, (w, jax.random.normal(k2, (out_chan,)))
@@ -109,7 +109,7 @@ def Conv(
     def apply_fn(params: Any, x: Any, **_: Any) -> Any:
         w, b = params
         scale = W_std / math.sqrt(x.shape[-1] * math.prod(filter_shape))
-        pads = _pads(_windows(x.shape[1:-1], filter_shape, strides, padding))
+        pads = _pads(spatial.axis_windows(x.shape[1:-1], filter_shape, strides, padding))
         y = spatial.conv_general_valid(
             x, w, strides, pads, dimension_numbers=numbers, spatial_axes=range(1, k + 1)
         )
@@ -119,7 +119,7 @@ def Conv(
         state = flush(state)
         _check_spatial(state.spatial_ndim, k)
         sizes = state.nngp.shape[2::2]
-        windows = _windows(sizes, filter_shape, strides, padding)
+        windows = spatial.axis_windows(sizes, filter_shape, strides, padding)
         return affine(state, lambda a: spatial.conv_mean(a, windows), w2, b2)
 
     spec = specs.ConvSpec(
@@ -141,19 +141,23 @@ def AvgPool(
 
     def init_fn(key: Any, input_shape: Shape) -> tuple[Shape, Any]:
         _check_spatial(len(input_shape) - 2, k)
-        windows = _windows(input_shape[1:-1], window_shape, strides, padding)
+        windows = spatial.axis_windows(input_shape[1:-1], window_shape, strides, padding)
         return (input_shape[0],) + tuple(w.out for w in windows) + (input_shape[-1],), ()
 
     def apply_fn(params: Any, x: Any, **_: Any) -> Any:
         window = (1,) + window_shape + (1,)
         stride = (1,) + strides + (1,)
-        pads = [(0, 0), *_pads(_windows(x.shape[1:-1], window_shape, strides, padding)), (0, 0)]
+        pads = [
+            (0, 0),
+            *_pads(spatial.axis_windows(x.shape[1:-1], window_shape, strides, padding)),
+            (0, 0),
+        ]
         return spatial.window_sum(x, window, stride, pads) / math.prod(window_shape)
 
     def transform(state: KernelState) -> KernelState:
         state = flush(state)
         _check_spatial(state.spatial_ndim, k)
-        windows = _windows(state.nngp.shape[2::2], window_shape, strides, padding)
+        windows = spatial.axis_windows(state.nngp.shape[2::2], window_shape, strides, padding)
         return state.map_linear(lambda a: spatial.avg_pool(a, windows))
 
     spec = specs.AvgPoolSpec(window_shape, tuple(strides), padding)
@@ -239,13 +243,6 @@ def affine(state: KernelState, op: Callable, w2: Any, b2: Any) -> KernelState:
         ntk = nngp + w2 * op(state.ntk)
     cov1, cov2 = w2 * op(state.cov1) + b2, w2 * op(state.cov2) + b2
     return replace(state, nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, ntk_is_zero=False)
-
-
-def _windows(
-    sizes: Sequence[int], window: Shape, strides: Shape, padding: str
-) -> list[spatial.AxisWindow]:
-    geometry = zip(sizes, window, strides, strict=True)
-    return [spatial.axis_window(n, w, s, padding) for n, w, s in geometry]
 
 
 def _pads(windows: Sequence[spatial.AxisWindow]) -> list[tuple[int, int]]:

@@ -56,6 +56,14 @@ def axis_window(size: int, window: int, stride: int, padding: str) -> AxisWindow
     return AxisWindow(size, window, stride, out, total // 2, total - total // 2)
 
 
+def axis_windows(
+    sizes: Sequence[int], window: Sequence[int], strides: Sequence[int], padding: str
+) -> list[AxisWindow]:
+    """``axis_window`` of each spatial axis (sizes, window sizes and strides per axis)."""
+    geometry = zip(sizes, window, strides, strict=True)
+    return [axis_window(n, w, s, padding) for n, w, s in geometry]
+
+
 def zero_padded(arr: Array, pads: Sequence[tuple[int, int]]) -> Array:
     """arr with explicit zeros (before, after) on each axis, never folded into a consumer.
 
