@@ -1,6 +1,6 @@
 """Soak test: tens of thousands of fuzzed parser and CLI inputs, hundreds of fuzzed derivations.
 
-The checks are the test suite's (``tests/fuzzing.py``): parse raises nothing but
+The checks are the test suite's (``tests/support/fuzzing.py``): parse raises nothing but
 ExpressionError, runs nothing and answers within a second of CPU; the CLI exits 0 or 2 with
 one message and writes only into its output folder; every derivation of a random
 well-formed expression tree (depth <= 3, the whole catalogue) ends in a verified closed
@@ -26,7 +26,7 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
 import fuzzing  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SOURCES = ["pyproject.toml", "README.md", "dualcalc", "generated"]
 
 CHECK = """

@@ -1,5 +1,6 @@
 """Fuzzing the parser, the command line and the derivation (strategies and checks in
-``fuzzing.py``; ``benchmarks/soak_fuzz.py`` runs the same checks tens of thousands of times).
+``support/fuzzing.py``; ``benchmarks/soak_fuzz.py`` runs the same checks tens of thousands
+of times).
 
 Parser: only ExpressionError escapes, nothing is executed (eval/exec/compile on the user's
 text, sympy's string parser, processes and file writes are trapped), every input takes

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from conv_reference import IMAGES, reference_myrtle5
+from nn_oracles import pair_expectation, reference_fc
 from scipy.special import erf
-from test_nn_conv import IMAGES, reference_myrtle5
-from test_nn_support import pair_expectation, reference_fc
 
 import dualcalc
 from dualcalc import nn

@@ -33,7 +33,7 @@ from dualcalc.errors import DualcalcError
 from dualcalc.expression.parser import parse
 from dualcalc.expression.symbols import Q1, Q2, C
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 GENERATED = REPO / "generated"
 
 

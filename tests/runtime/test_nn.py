@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_nn_support import ErfDual, ReluDual, pair_expectation, reference_fc
+from nn_oracles import ErfDual, ReluDual, pair_expectation, reference_fc
 
 from dualcalc import nn
 

@@ -2,9 +2,9 @@
 
 Oracles: dense numpy matrices built from the stored randomness (Hartley from cos + sin);
 exact expectations by enumerating every draw of tiny sketches (all signs, rows and hashes);
-closed-form variances (derived in test_sketch_support); and, for the random draws of
+closed-form variances (derived in support/sketch_oracles.py); and, for the random draws of
 ``*_init``, averages over K independent keys with 5-sigma tolerances from the sample's own
-standard errors (see test_sketch_support).
+standard errors (see support/sketch_oracles.py).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_sketch_support import (
+from sketch_oracles import (
     assert_unbiased,
     assert_variance,
     assert_variance_times_m_constant,

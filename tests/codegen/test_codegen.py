@@ -29,7 +29,7 @@ from dualcalc.expression.activation import lambdify_numpy
 from dualcalc.expression.parser import parse
 from dualcalc.expression.symbols import Q1, Q2, C, X
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 #: Closed-form activations checked against quadrature (continuous ones: K and K').
 CLOSED = ["relu", "gelu", "erf", "sin", "relu(x) + 0.5*sin(x)", "x*exp(-x**2/2)"]

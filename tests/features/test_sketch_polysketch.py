@@ -3,7 +3,7 @@
 Oracles: a naive evaluation of the tree, degree by degree and node by node through the public
 SRHT / TensorSRHT maps (O(p^2) work, no shared subtrees); the exact expectation over every
 draw of a degree-2 tree with d = m = 2; the closed form <u, u'>^j for averages over K keys
-(5-sigma tolerances from the sample's standard errors, see test_sketch_support); the FFTs
+(5-sigma tolerances from the sample's standard errors, see support/sketch_oracles.py); the FFTs
 in the traced program for the work count.
 """
 
@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_sketch_support import (
+from sketch_oracles import (
     assert_unbiased,
     assert_variance_times_m_constant,
     hartley_matrix,

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from nn_oracles import ErfDual, ReluDual
 from scipy.linalg import expm
-from test_nn_support import ErfDual, ReluDual
 
 from dualcalc import DualcalcError, nn, predict
 
