@@ -23,6 +23,7 @@ from dualcalc.derivation import hermite as hermite_route
 from dualcalc.derivation.budget import SymbolicBudgetExceeded, resolve_budget, time_budget
 from dualcalc.derivation.closed_form import derive_closed_form
 from dualcalc.derivation.closed_form.steps import Step
+from dualcalc.derivation.integrability import check_square_integrable
 from dualcalc.derivation.quadrature import (
     dkernel_scale,
     dual_dkernel_oracle,
@@ -146,7 +147,7 @@ def _parse_cached(text: str) -> Activation:
 @lru_cache(maxsize=256)
 def _derive_core(key: str, activation: Activation, budget: float) -> Derivation:
     """The derivation of one canonical expression (``key`` is its canonical text)."""
-    hermite_route.check_square_integrable(activation)
+    check_square_integrable(activation)
     try:
         with time_budget(budget):
             found = derive_closed_form(activation)

@@ -11,11 +11,11 @@ from scipy.special import gammaln
 from dualcalc import parse
 from dualcalc.derivation.hermite import (
     HermiteDual,
-    check_square_integrable,
     choose_degree,
     hermite_coefficients,
     hermite_tail,
 )
+from dualcalc.derivation.integrability import check_square_integrable
 from dualcalc.derivation.quadrature import (
     dkernel_scale,
     dual_dkernel_oracle,

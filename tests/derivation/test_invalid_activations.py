@@ -8,7 +8,7 @@ import math
 import pytest
 
 import dualcalc
-from dualcalc.derivation.hermite import LOG_FLOAT64_MAX, MAX_VARIANCE
+from dualcalc.derivation.integrability import LOG_FLOAT64_MAX, MAX_VARIANCE
 from dualcalc.errors import DerivationError, ExpressionError
 
 
@@ -18,7 +18,7 @@ from dualcalc.errors import DerivationError, ExpressionError
         ("exp(x**2)", "grows like exp(a x^2)"),
         ("exp(x**2/1100)", "grows like exp(a x^2)"),
         ("exp(exp(x))", "grows like exp(a x^2)"),
-        ("exp(exp(exp(exp(x))))", "cannot be evaluated in float64"),
+        ("exp(exp(exp(exp(x))))", "grows like exp(a x^2)"),
         ("1/x", "pole at x = 0"),
         ("x**-1", "pole at x = 0"),
         ("1/(x - 0.3)", "pole at x = 0.3"),
