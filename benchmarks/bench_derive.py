@@ -14,7 +14,7 @@ DEFAULT = ["gelu", "relu", "erf", "relu(x) + 0.5*sin(x)", "elu", "tanh", "x*exp(
 
 _CHILD = """
 import json, sys, time
-import dualcalc.derivation.derivation as d
+import dualcalc.compiler.compile as d
 text = sys.argv[1]
 t0 = time.perf_counter(); r = d.derive(text); cold = time.perf_counter() - t0
 t0 = time.perf_counter(); d.derive(text); cached = time.perf_counter() - t0

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING
 from dualcalc.errors import DerivationError, DualcalcError, ExpressionError, NoClosedFormError
 
 if TYPE_CHECKING:
-    from dualcalc.codegen.loader import load
-    from dualcalc.derivation.derivation import Derivation, derive
+    from dualcalc.compiler.compile import derive
+    from dualcalc.compiler.loader import load
+    from dualcalc.derivation.derivation import Derivation
     from dualcalc.expression.activation import Activation
     from dualcalc.expression.parser import parse
 
@@ -25,8 +26,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "Activation": "dualcalc.expression.activation",
     "Derivation": "dualcalc.derivation.derivation",
-    "derive": "dualcalc.derivation.derivation",
-    "load": "dualcalc.codegen.loader",
+    "derive": "dualcalc.compiler.compile",
+    "load": "dualcalc.compiler.loader",
     "parse": "dualcalc.expression.parser",
 }
 # Submodules reachable as attributes of the package (dualcalc.sklearn needs scikit-learn).

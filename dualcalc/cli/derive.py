@@ -8,7 +8,10 @@ import json
 import numpy as np
 import sympy as sp
 
-from dualcalc.derivation.derivation import Derivation, derive
+from dualcalc.codegen.folders import default_directory
+from dualcalc.compiler.compile import derive
+from dualcalc.compiler.writer import write_module
+from dualcalc.derivation.derivation import Derivation
 
 #: Hermite coefficients listed by default (a_0..a_N at q = 1).
 DEFAULT_LISTED_DEGREE = 16
@@ -97,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write(derivation: Derivation, out: str | None) -> str | None:
-    from dualcalc.codegen.writer import default_directory, write_module
-
     return str(write_module(derivation, default_directory() if out is None else out))
 
 

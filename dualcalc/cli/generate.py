@@ -6,6 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from dualcalc.codegen.folders import default_directory
+from dualcalc.codegen.manifest import read_index
+from dualcalc.codegen.slug import catalogue_names, slug_of
+from dualcalc.codegen.support import stale_support
+from dualcalc.compiler.compile import derive
+from dualcalc.compiler.source import render_module
+from dualcalc.compiler.writer import entry_for, generate_catalogue
 from dualcalc.errors import DualcalcError
 
 EXAMPLES = """examples:
@@ -42,8 +49,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Generate (or check) the requested modules."""
-    from dualcalc.codegen.writer import catalogue_names, default_directory
-
     names = list(args.expressions)
     folder = Path(args.out) if args.out else default_directory()
     if args.all:
@@ -52,8 +57,6 @@ def run(args: argparse.Namespace) -> int:
         raise DualcalcError("nothing to generate: give expressions or --all")
     if args.check:
         return _check(names, folder)
-    from dualcalc.codegen.writer import generate_catalogue
-
     _, failures = generate_catalogue(folder, names, progress=_report)
     if failures:
         failed = ", ".join(repr(name) for name in failures)
@@ -63,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _indexed_names(folder: Path) -> list[str]:
     """The expressions of the modules already in ``folder``'s index (refreshed by --all too)."""
-    from dualcalc.codegen.manifest import read_index
-
     if not (folder / "index.json").is_file():
         return []
     return [entry.name for entry in read_index(folder).values()]
@@ -82,13 +83,6 @@ def _report(name: str, outcome: object) -> None:
 
 
 def _check(names: list[str], folder: Path) -> int:
-    from dualcalc.codegen.manifest import read_index
-    from dualcalc.codegen.slug import slug_of
-    from dualcalc.codegen.support import stale_support
-    from dualcalc.codegen.template import render_module
-    from dualcalc.codegen.writer import entry_for
-    from dualcalc.derivation.derivation import derive
-
     stale = [str(path) for path in stale_support(folder)]
     index = read_index(folder) if (folder / "index.json").is_file() else {}
     for name in names:

@@ -97,3 +97,7 @@ def entry_point() -> None:
     except BrokenPipeError:  # e.g. `dualcalc list | head`
         code = 0
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dualcalc.compiler.loader import load
 from dualcalc.errors import DualcalcError
 
 EXAMPLES = """examples:
@@ -45,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from dualcalc.codegen.loader import load
 
     output = Path(args.output)
     if output.suffix.lower() not in {".png", ".pdf", ".svg"}:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dualcalc.codegen.folders import search_directories
+from dualcalc.codegen.manifest import find_by_expression, locked, read_index, sha256_hex
 from dualcalc.errors import DualcalcError
+from dualcalc.expression.parser import parse
 
 EXAMPLES = """examples:
   dualcalc show gelu
@@ -30,10 +33,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary of one generated module."""
-    from dualcalc.codegen.folders import search_directories
-    from dualcalc.codegen.manifest import find_by_expression, locked, read_index, sha256_hex
-    from dualcalc.expression.parser import parse
-
     folders = [Path(args.dir)] if args.dir else search_directories()
     indexed = [f for f in folders if (f / "index.json").is_file()]
     if not indexed:

@@ -7,7 +7,11 @@ import math
 
 import numpy as np
 
+from dualcalc.compiler.loader import load
+from dualcalc.compiler.verify import verification_points
+from dualcalc.derivation import quadrature as quad
 from dualcalc.errors import DualcalcError
+from dualcalc.expression.parser import parse
 
 EXAMPLES = """examples:
   dualcalc verify gelu
@@ -46,8 +50,6 @@ def residuals(
     module, activation, points: np.ndarray, dtype=np.float64
 ) -> tuple[float, float | None]:
     """Max relative error of module.nngp and module.dnngp against quadrature at the points."""
-    from dualcalc.derivation import quadrature as quad
-
     k_err, dk_err = 0.0, None if module.DERIVATIVE_IS_DISTRIBUTION else 0.0
     for q1, q2, c in points:
         args = [np.asarray(v, dtype=dtype) for v in (q1, q2, c)]
@@ -75,10 +77,6 @@ def _finite(value: float) -> float:
 def run(args: argparse.Namespace) -> int:
     """Verify the module of one activation; exit 2 when above the tolerance."""
     import jax
-
-    from dualcalc.codegen.loader import load
-    from dualcalc.derivation.derivation import verification_points
-    from dualcalc.expression.parser import parse
 
     if args.points < 1:
         raise DualcalcError("--points must be at least 1")

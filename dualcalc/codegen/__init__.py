@@ -1,25 +1,20 @@
-"""Code generation: derivations -> small JAX modules in ``generated/``, and the loader.
+"""Code generation: a pure printer from (derivation, calibration) to the source of a JAX module.
 
-Pipeline: ``render_module`` (template + ``KernelPrinter``) -> ``write_module`` (atomic file
-and index entry under a lock) -> ``load`` (hash-checked module, derived on demand).
+``template.render`` (template + ``KernelPrinter``) prints; ``slug``, ``manifest``, ``folders``
+and ``support`` name, index and lay out the files of ``generated/``. Calibrating, verifying,
+writing and loading modules is the compile stage's (``dualcalc.compiler``).
 """
 
-from dualcalc.codegen.loader import load
+from dualcalc.codegen.calibration import Calibration
+from dualcalc.codegen.folders import default_directory
 from dualcalc.codegen.manifest import GeneratedModuleError
-from dualcalc.codegen.template import render_module
-from dualcalc.codegen.writer import (
-    catalogue_names,
-    default_directory,
-    generate_catalogue,
-    write_module,
-)
+from dualcalc.codegen.slug import catalogue_names
+from dualcalc.codegen.template import render
 
 __all__ = [
+    "Calibration",
     "GeneratedModuleError",
     "catalogue_names",
     "default_directory",
-    "generate_catalogue",
-    "load",
-    "render_module",
-    "write_module",
+    "render",
 ]

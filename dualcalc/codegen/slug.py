@@ -17,6 +17,9 @@ from typing import Any
 import sympy as sp
 from sympy.printing.str import StrPrinter
 
+from dualcalc.expression.catalogue import CATALOGUE
+from dualcalc.expression.parser import parse
+
 #: Longest readable stem taken from the canonical text.
 STEM_LENGTH = 32
 HASH_DIGITS = 10
@@ -39,8 +42,6 @@ def language_text(expr: sp.Expr) -> str:
 
 def canonical_name(activation: Any) -> str:
     """The spelling-independent display name of an activation (see the module docstring)."""
-    from dualcalc.expression.catalogue import CATALOGUE
-
     name = str(activation.name)
     if name in CATALOGUE and not activation.params:
         return name
@@ -67,10 +68,13 @@ def expression_slug(text: str) -> str:
 @lru_cache(maxsize=1)
 def _catalogue_by_text() -> dict[str, str]:
     """Canonical text -> the shortest (then alphabetically first) bare catalogue name."""
-    from dualcalc.codegen.writer import catalogue_names
-    from dualcalc.expression.parser import parse
-
     found: dict[str, str] = {}
     for name in sorted(catalogue_names(), key=lambda n: (len(n), n)):
         found.setdefault(parse(name).text, name)
     return found
+
+
+def catalogue_names() -> list[str]:
+    """Named activations usable bare (every parameter has a default), sorted."""
+    bare = (n for n, named in CATALOGUE.items() if all(p.default is not None for p in named.params))
+    return sorted(bare)

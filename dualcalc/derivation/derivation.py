@@ -1,46 +1,32 @@
-"""The Derivation result and ``derive``: a verified closed form, or else the Hermite route.
+"""The Derivation result: the symbolic outcome (activation, forms, route, steps) of one s.
 
-A closed form from the symbolic engine is printed as its generated JAX module, and accepted
-only after that module agrees with the independent quadrature oracle at VERIFY_POINTS random
-(q1, q2, c); otherwise the activation falls back to exact per-variance Hermite coefficients
-(Mehler's series). One printed form serves every evaluation: ``Derivation.kernel`` of a
-closed form runs the same generated code as ``dualcalc.load`` and the network runtime.
+The compile stage (``dualcalc.compiler.compile.derive``) fills it: a closed form from the
+symbolic engine, accepted after its generated module agrees with the quadrature oracle, or
+the Hermite route (``hermite_derivation``: exact per-variance coefficients, Mehler's
+series). ``Derivation.kernel`` of a closed form runs the generated module it is handed
+(``module``), the same code as ``dualcalc.load`` and the network runtime.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import types
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
 from dualcalc.derivation import hermite as hermite_route
-from dualcalc.derivation.budget import SymbolicBudgetExceeded, resolve_budget, time_budget
-from dualcalc.derivation.closed_form import derive_closed_form
 from dualcalc.derivation.closed_form.steps import Step
-from dualcalc.derivation.integrability import check_square_integrable
+from dualcalc.derivation.pair_expectation import edge_pair_expectation, snap_to_edge
 from dualcalc.derivation.quadrature import (
-    dkernel_scale,
-    dual_dkernel_oracle,
-    dual_kernel_oracle,
     is_discontinuous,
-    kernel_scale,
 )
-from dualcalc.errors import DerivationError, NoClosedFormError
+from dualcalc.errors import DerivationError
 from dualcalc.expression.activation import Activation
-from dualcalc.expression.parser import parse
 from dualcalc.expression.pieces import piecewise_numpy
 
-#: Verification protocol for closed forms (relative to the Cauchy-Schwarz scale).
-VERIFY_POINTS = 20
-VERIFY_TOLERANCE = 1e-10
-VERIFY_Q_RANGE = (0.05, 20.0)
-VERIFY_RHO_MAX = 0.999
 #: Relative tolerance of the Hermite tail when picking the default Mehler degree.
 HERMITE_TOLERANCE = 1e-10
 
@@ -78,7 +64,8 @@ class Derivation:
         sqrt(q1 q2) by rounding (it is then taken on the edge), not by more.
         """
         if self.closed_form:
-            return self._exact_on_edges(_evaluate(self.module.nngp, q1, q2, c), q1, q2, c, False)
+            values = evaluate_kernel(self.module.nngp, q1, q2, c)
+            return self._exact_on_edges(values, q1, q2, c, False)
         return self._hermite.kernel(q1, q2, c)
 
     def dkernel(self, q1, q2, c) -> np.ndarray:
@@ -90,7 +77,8 @@ class Derivation:
                 "are not defined (NNGP kernels are)"
             )
         if self.closed_form:
-            return self._exact_on_edges(_evaluate(self.module.dnngp, q1, q2, c), q1, q2, c, True)
+            values = evaluate_kernel(self.module.dnngp, q1, q2, c)
+            return self._exact_on_edges(values, q1, q2, c, True)
         return self._hermite.dkernel(q1, q2, c)
 
     def _exact_on_edges(self, values: np.ndarray, q1, q2, c, derivative: bool) -> np.ndarray:
@@ -104,13 +92,13 @@ class Derivation:
         bound = np.sqrt(q1) * np.sqrt(q2)
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = np.where(bound > 0, c / np.where(bound > 0, bound, 1.0), 0.0)
-        edge = np.argwhere((np.abs(hermite_route.snap_to_edge(rho)) == 1.0) & (bound > 0))
+        edge = np.argwhere((np.abs(snap_to_edge(rho)) == 1.0) & (bound > 0))
         if not len(edge):
             return values
         f = piecewise_numpy(self.activation, derivative=derivative)
         out = values.copy()
         for index in map(tuple, edge):
-            out[index] = hermite_route.edge_pair_expectation(
+            out[index] = edge_pair_expectation(
                 f, q1[index], q2[index], np.sign(rho[index]), self.activation.kinks
             )
         return out
@@ -124,93 +112,8 @@ class Derivation:
         return hermite_route.hermite_tail(self.activation, degree, q)
 
 
-def derive(source: str | Activation, budget: float | None = None) -> Derivation:
-    """Derive the dual activation of an expression text or a parsed Activation (cached).
-
-    ``budget`` bounds the symbolic closed-form search in seconds (default
-    $DUALCALC_SYMBOLIC_BUDGET, else 20 s; ``math.inf`` for none): past it the activation
-    takes the Hermite route and ``reason`` says so.
-    """
-    seconds = resolve_budget(budget)
-    if not isinstance(source, (str, Activation)):
-        raise DerivationError(f"derive() takes text or an Activation, got {type(source).__name__}")
-    activation = source if isinstance(source, Activation) else _parse_cached(source)
-    core = _derive_core(activation.text, activation, seconds)
-    return dataclasses.replace(core, activation=activation)
-
-
-@lru_cache(maxsize=512)
-def _parse_cached(text: str) -> Activation:
-    return parse(text)
-
-
-@lru_cache(maxsize=256)
-def _derive_core(key: str, activation: Activation, budget: float) -> Derivation:
-    """The derivation of one canonical expression (``key`` is its canonical text)."""
-    check_square_integrable(activation)
-    try:
-        with time_budget(budget):
-            found = derive_closed_form(activation)
-    except NoClosedFormError as exc:
-        return _hermite_derivation(activation, f"no closed form: {exc}", ())
-    except SymbolicBudgetExceeded as exc:
-        return _hermite_derivation(activation, str(exc), ())
-    candidate = Derivation(
-        activation=activation,
-        closed_form=True,
-        nngp=found.nngp,
-        dnngp=found.dnngp,
-        steps=tuple(found.steps),
-        residual=None,
-        derivative_is_distribution=found.derivative_is_distribution,
-        hermite_degree=_default_degree(activation).degree,
-    )
-    try:
-        module = _generated_module(candidate)
-    except DerivationError as exc:
-        step = Step(
-            rule="verify",
-            description=f"generated code rejected: {exc}",
-            result=sp.S.NaN,
-            latex=r"\text{rejected at the edge } \rho = \pm 1",
-        )
-        reason = f"closed form rejected: {exc}"
-        return _hermite_derivation(activation, reason, (*found.steps, step))
-    residual = verify_module(activation, module)
-    # The step records the verdict against the tolerance, not the measured residual: the
-    # step text goes into committed files, which must not depend on the last bits of a
-    # floating-point result (``Derivation.residual`` keeps the measurement).
-    verify_step = Step(
-        rule="verify",
-        description=(
-            f"generated code compared with 2-D Gaussian quadrature at {VERIFY_POINTS} random "
-            f"(q1, q2, c), q in [{VERIFY_Q_RANGE[0]}, {VERIFY_Q_RANGE[1]}], "
-            f"|rho| <= {VERIFY_RHO_MAX}: max relative error "
-            + (
-                f"below the tolerance {VERIFY_TOLERANCE:.0e}"
-                if residual <= VERIFY_TOLERANCE
-                else f"above the tolerance {VERIFY_TOLERANCE:.0e}"
-            )
-        ),
-        result=sp.Float(VERIFY_TOLERANCE),
-        latex=(
-            r"\max |K - K_{\mathrm{quad}}| / \mathrm{scale} "
-            + (r"\le " if residual <= VERIFY_TOLERANCE else r"> ")
-            + sp.latex(sp.Float(VERIFY_TOLERANCE, 1))
-        ),
-    )
-    steps = (*found.steps, verify_step)
-    if not residual <= VERIFY_TOLERANCE:
-        return _hermite_derivation(
-            activation,
-            f"closed form rejected: relative error {residual:.2e} > {VERIFY_TOLERANCE:.0e}",
-            steps,
-        )
-    return dataclasses.replace(candidate, steps=steps, residual=residual, module=module)
-
-
-def _hermite_derivation(activation: Activation, reason: str, steps: tuple[Step, ...]) -> Derivation:
-    choice = _default_degree(activation)
+def hermite_derivation(activation: Activation, reason: str, steps: tuple[Step, ...]) -> Derivation:
+    choice = default_degree(activation)
     degree = choice.degree
     step = Step(
         rule="hermite",
@@ -239,66 +142,18 @@ def _hermite_derivation(activation: Activation, reason: str, steps: tuple[Step, 
     )
 
 
-def _default_degree(activation: Activation) -> hermite_route.DegreeChoice:
+def default_degree(activation: Activation) -> hermite_route.DegreeChoice:
     """Mehler degree meeting HERMITE_TOLERANCE at q = 1, with the relative tail it achieves."""
     return hermite_route.choose_degree(activation, 1.0, tol=HERMITE_TOLERANCE)
-
-
-def verification_points(count: int = VERIFY_POINTS, seed: int = 0) -> np.ndarray:
-    """Deterministic (q1, q2, c) rows: q log-uniform in VERIFY_Q_RANGE, |rho| <= VERIFY_RHO_MAX."""
-    rng = np.random.default_rng(seed)
-    lo, hi = np.log(VERIFY_Q_RANGE[0]), np.log(VERIFY_Q_RANGE[1])
-    q = np.exp(rng.uniform(lo, hi, size=(count, 2)))
-    rho = rng.uniform(-VERIFY_RHO_MAX, VERIFY_RHO_MAX, size=count)
-    rho[:2] = (VERIFY_RHO_MAX, -VERIFY_RHO_MAX)
-    return np.column_stack([q[:, 0], q[:, 1], rho * np.sqrt(q[:, 0] * q[:, 1])])
-
-
-def verify_module(activation: Activation, module: Any, count: int = VERIFY_POINTS) -> float:
-    """Largest relative error of a generated module's printed K (and K') against the oracle.
-
-    Errors are relative to the Cauchy-Schwarz scales sqrt(K(q1,q1,q1) K(q2,q2,q2)) (and the
-    same for K'), at ``count`` deterministic points inside the domain (``verification_points``);
-    the code generator checks the same printed forms at the edge rho = +-1.
-    """
-    import jax
-
-    from dualcalc.codegen.template import eager_probe
-
-    points = verification_points(count)
-    q1, q2, c = points.T
-    # eager: twenty points do not repay compiling a large printed form; padded to the probe
-    # length, they reuse the primitives the code generator's probes compiled
-    with jax.disable_jit():
-        k = _evaluate(functools.partial(eager_probe, module._nngp), q1, q2, c)
-        dk = None
-        if not module.DERIVATIVE_IS_DISTRIBUTION:
-            dk = _evaluate(functools.partial(eager_probe, module._dnngp), q1, q2, c)
-    worst = 0.0
-    for i, (a, b, cov) in enumerate(points):
-        err = abs(float(k[i]) - dual_kernel_oracle(activation, a, b, cov))
-        worst = max(worst, err / max(kernel_scale(activation, a, b), 1e-300))
-        if dk is None:
-            continue
-        derr = abs(float(dk[i]) - dual_dkernel_oracle(activation, a, b, cov))
-        worst = max(worst, derr / max(dkernel_scale(activation, a, b), 1e-300))
-    return float(worst) if np.isfinite(worst) else float("inf")
-
-
-def _generated_module(derivation: Derivation) -> types.ModuleType:
-    """The derivation's generated module, rendered and executed in memory."""
-    from dualcalc.codegen.loader import in_memory
-
-    return in_memory(derivation)
 
 
 #: |c| may exceed sqrt(q1 q2) by this relative amount (rounding) and is then on the edge.
 COVARIANCE_SLACK = 1e-9
 
 
-def _evaluate(fn: Any, q1, q2, c) -> np.ndarray:
+def evaluate_kernel(fn: Any, q1, q2, c) -> np.ndarray:
     """A generated kernel in float64 on validated, broadcast numpy inputs."""
-    import jax
+    import jax  # lazy: derivation imports without JAX; only executing a printed form needs it
 
     q1, q2, c = (np.asarray(v, dtype=np.float64) for v in (q1, q2, c))
     shape = np.broadcast_shapes(q1.shape, q2.shape, c.shape)

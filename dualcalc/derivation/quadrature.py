@@ -22,6 +22,7 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 
+from dualcalc.derivation.legendre import gauss_legendre
 from dualcalc.errors import DerivationError, DualcalcError
 from dualcalc.expression.activation import Activation
 from dualcalc.expression.pieces import jump_points, piecewise_mpmath, piecewise_numpy
@@ -38,14 +39,9 @@ TRUNCATION_MASS = 1e-32
 _LOG_PHI0 = -0.5 * math.log(2.0 * math.pi)
 
 
-@lru_cache(maxsize=16)
-def _legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.polynomial.legendre.leggauss(n)
-
-
 def _panel_rule(edges: np.ndarray, n: int = NODES_PER_PANEL) -> tuple[np.ndarray, np.ndarray]:
     """Composite Gauss-Legendre nodes and weights on consecutive panels [e_i, e_(i+1)]."""
-    x, w = _legendre(n)
+    x, w = gauss_legendre(n)
     lo, hi = edges[:-1], edges[1:]
     half = 0.5 * (hi - lo)
     nodes = (0.5 * (hi + lo))[:, None] + half[:, None] * x[None, :]
@@ -209,7 +205,7 @@ def _conditional_expectation(
         ),
         axis=1,
     )
-    x, w = _legendre(NODES_PER_PANEL)
+    x, w = gauss_legendre(NODES_PER_PANEL)
     lo, hi = edges[:, :-1], edges[:, 1:]
     half = 0.5 * (hi - lo)
     z2 = (0.5 * (hi + lo))[..., None] + half[..., None] * x

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import sympy as sp
 
+from dualcalc.expression.numeric import lambdify_numpy
 from dualcalc.expression.symbols import X
 
 #: Scan of the real line for negative arguments.
@@ -25,7 +26,6 @@ def negative_point(arg: sp.Expr) -> float | None:
     """A real x with arg(x) < 0 (confirmed to 30 digits), or None when none is found."""
     if not arg.has(X):
         return None
-    from dualcalc.expression.activation import lambdify_numpy
 
     try:
         values = lambdify_numpy(arg)(_GRID)

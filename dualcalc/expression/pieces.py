@@ -13,13 +13,17 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import mpmath
 import numpy as np
 import sympy as sp
 
-from dualcalc.expression.activation import Activation, lambdify_numpy
+from dualcalc.expression.numeric import lambdify_numpy
 from dualcalc.expression.symbols import X
+
+if TYPE_CHECKING:
+    from dualcalc.expression.activation import Activation
 
 
 @dataclass(frozen=True)

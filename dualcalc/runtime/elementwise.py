@@ -1,90 +1,36 @@
-"""Activation layers in the kernel recursion: resolving dual modules, composing, applying duals.
+"""Activation layers in the kernel recursion: applying dual modules to the kernel state.
 
 A *dual module* is anything with the generated-module protocol: pure JAX functions
 ``nngp(q1, q2, c)`` = E[s(u) s(v)], ``dnngp(q1, q2, c)`` = E[s'(u) s'(v)], ``activation(x)``,
-``dactivation(x)`` and the canonical text ``EXPRESSION`` of s in ``x``. Strings go through
-``dualcalc.load``. Two activations in a row are one activation in the infinite-width limit:
-their expressions are substituted (s2(s1(x))) and the composition is loaded as a new module.
+``dactivation(x)`` and the canonical text ``EXPRESSION`` of s in ``x``. Texts and two
+activations in a row (one activation s2(s1(x)) in the infinite-width limit) become dual
+modules through ``runtime.duals`` (``resolve``, ``compose``), re-exported here.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import sympy as sp
 from jax import lax
-from sympy.printing.str import StrPrinter
 
 from dualcalc.errors import DualcalcError
-from dualcalc.expression.symbols import X
 from dualcalc.runtime._support.guards import on_edges
 from dualcalc.runtime._support.hermite import edge_moments
+from dualcalc.runtime.duals import PROTOCOL, compose, composed_text, resolve
 from dualcalc.runtime.kernel_state import Array, KernelState, as_left, as_right, pixel_variances
 
-PROTOCOL = ("nngp", "dnngp", "activation", "EXPRESSION")
-
-
-def resolve(spec: Any) -> Any:
-    """A dual module for ``spec``: a text goes through ``dualcalc.load``, a module is checked."""
-    if isinstance(spec, str):
-        return load_text(spec)
-    missing = [name for name in PROTOCOL if not hasattr(spec, name)]
-    if missing:
-        raise DualcalcError(
-            f"Activation expects an activation text or a dual module; {type(spec).__name__} "
-            f"lacks {', '.join(missing)}"
-        )
-    return spec
-
-
-@functools.lru_cache(maxsize=256)
-def load_text(text: str) -> Any:
-    """Load (derive and generate if needed) the dual module of an activation text."""
-    try:
-        from dualcalc import load
-    except ImportError as exc:
-        raise DualcalcError(
-            "dualcalc.load is not available in this installation; pass a dual module instead"
-        ) from exc
-    return load(text)
-
-
-class _LanguagePrinter(StrPrinter):
-    """Prints canonical sympy expressions back in dualcalc's activation language."""
-
-    def _print_Heaviside(self, expr: sp.Heaviside) -> str:
-        return f"step({self._print(expr.args[0])})"
-
-    def _print_Exp1(self, expr: sp.Expr) -> str:
-        return "e"
-
-
-def expression_of(module: Any) -> sp.Expr:
-    """The sympy expression s(x) of a dual module (its EXPRESSION is trusted generated text)."""
-    text = module.EXPRESSION
-    if isinstance(text, sp.Expr):
-        return text
-    return sp.sympify(text, locals={"x": X, "Heaviside": sp.Heaviside})
-
-
-def composed_text(modules: Sequence[Any]) -> str:
-    """Activation-language text of s_n(...s_2(s_1(x))) for modules applied in order."""
-    expr = X
-    for module in modules:
-        expr = expression_of(module).subs(X, expr)
-    return _LanguagePrinter(dict(order="lex")).doprint(expr)
-
-
-def compose(modules: Sequence[Any]) -> Any:
-    """One dual module for several activations applied in a row."""
-    if len(modules) == 1:
-        return modules[0]
-    return load_text(composed_text(modules))
+__all__ = [
+    "PROTOCOL",
+    "apply_dual",
+    "compose",
+    "composed_text",
+    "dual_of_self_covariance",
+    "flush",
+    "resolve",
+]
 
 
 def flush(state: KernelState) -> KernelState:

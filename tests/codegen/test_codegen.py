@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from dualcalc.codegen import render_module, write_module
-from dualcalc.codegen.loader import _module_from_source
 from dualcalc.codegen.manifest import read_index, sha256_hex
 from dualcalc.codegen.printer import KernelPrinter, prepare
 from dualcalc.codegen.slug import language_text
+from dualcalc.compiler import render_module, write_module
+from dualcalc.compiler.compile import derive
+from dualcalc.compiler.execute import load_source
 from dualcalc.derivation import quadrature as quad
-from dualcalc.derivation.derivation import derive
 from dualcalc.errors import DerivationError
 from dualcalc.expression.activation import lambdify_numpy
 from dualcalc.expression.parser import parse
@@ -64,7 +64,7 @@ def activation_module_of(text: str):
 
 def _in_memory(source: str, text: str):
     data = source.encode()
-    return _module_from_source(f"test_{sha256_hex(data)[:8]}", data, f"<{text}>", "")
+    return load_source(f"test_{sha256_hex(data)[:8]}", data, f"<{text}>", "")
 
 
 # -- values against the independent oracle --------------------------------------------------
@@ -250,8 +250,8 @@ def test_render_is_byte_identical_across_processes(tmp_path):
     script = textwrap.dedent(
         f"""
         import sys
-        from dualcalc.codegen import render_module
-        from dualcalc.derivation.derivation import derive
+        from dualcalc.compiler import render_module
+        from dualcalc.compiler.compile import derive
         for i, t in enumerate({texts!r}):
             open(sys.argv[1] + f"/{{i}}.py", "w").write(render_module(derive(t)))
         """

@@ -18,7 +18,6 @@ import sympy as sp
 
 import dualcalc
 from dualcalc.cli.main import main
-from dualcalc.codegen import loader, render_module, write_module
 from dualcalc.codegen.manifest import (
     INDEX_NAME,
     GeneratedModuleError,
@@ -27,8 +26,10 @@ from dualcalc.codegen.manifest import (
     render_index,
     sha256_hex,
 )
+from dualcalc.codegen.slug import catalogue_names
 from dualcalc.codegen.support import stale_support
-from dualcalc.codegen.writer import catalogue_names, entry_for
+from dualcalc.compiler import loader, render_module, write_module
+from dualcalc.compiler.writer import entry_for
 from dualcalc.errors import DualcalcError
 from dualcalc.expression.parser import parse
 from dualcalc.expression.symbols import Q1, Q2, C
@@ -177,7 +178,7 @@ def test_committed_catalogue_equals_a_fresh_regeneration():
     """Every committed byte is a function of the source and the expressions alone: module
     files, the support copy and the whole index (no measured floating-point residual in it)
     equal a fresh regeneration exactly, on whatever processor this runs."""
-    from dualcalc.derivation.derivation import derive
+    from dualcalc.compiler.compile import derive
 
     snapshot = (GENERATED / INDEX_NAME).read_bytes()  # other tests may add entries meanwhile
     entries = committed_entries()

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from dualcalc.cli.main import main
-from dualcalc.derivation import derivation as derivation_module
+from dualcalc.compiler import compile as derivation_module
+from dualcalc.compiler.compile import derive
 from dualcalc.derivation.budget import (
     BUDGET_ENV,
     DEFAULT_BUDGET,
@@ -19,7 +20,6 @@ from dualcalc.derivation.budget import (
     resolve_budget,
     time_budget,
 )
-from dualcalc.derivation.derivation import derive
 from dualcalc.errors import DerivationError
 
 #: The activation used with a stalled engine (any expression with a Hermite route works).

@@ -9,10 +9,11 @@ import mpmath
 import pytest
 import sympy as sp
 
+from dualcalc.compiler.compile import derive
+from dualcalc.compiler.verify import VERIFY_TOLERANCE, verification_points
 from dualcalc.derivation.closed_form import derive_closed_form
 from dualcalc.derivation.closed_form.orthant import H, K, orthant_derivative
 from dualcalc.derivation.closed_form.readable import _reduced_fraction
-from dualcalc.derivation.derivation import VERIFY_TOLERANCE, derive, verification_points
 from dualcalc.derivation.quadrature import (
     dkernel_scale,
     dual_dkernel_oracle,

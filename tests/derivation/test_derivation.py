@@ -8,9 +8,10 @@ import sympy as sp
 
 from dualcalc import DerivationError, parse
 from dualcalc.cli.main import main
-from dualcalc.derivation import derivation as derivation_module
+from dualcalc.compiler import compile as derivation_module
+from dualcalc.compiler.compile import derive
+from dualcalc.compiler.verify import verification_points
 from dualcalc.derivation.closed_form.engine import ClosedForm
-from dualcalc.derivation.derivation import derive, verification_points
 from dualcalc.derivation.quadrature import dual_dkernel_oracle, dual_kernel_oracle, kernel_scale
 from dualcalc.expression.symbols import Q1, Q2, C
 

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 
 import dualcalc
-from dualcalc.codegen.loader import in_memory
-from dualcalc.codegen.writer import catalogue_names
+from dualcalc.codegen.slug import catalogue_names
+from dualcalc.compiler.source import in_memory
 from dualcalc.derivation import quadrature as quad
 from dualcalc.expression.pieces import piecewise_numpy
 

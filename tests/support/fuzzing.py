@@ -378,7 +378,8 @@ def _allowed_outputs(argv: list[str], here: Path) -> list[Path]:
 
 def check_derivation(text: str, budget: float) -> Outcome:
     """derive(text): closed form (verified), Hermite route or a DualcalcError; finite values."""
-    from dualcalc.derivation.derivation import VERIFY_TOLERANCE, derive
+    from dualcalc.compiler.compile import derive
+    from dualcalc.compiler.verify import VERIFY_TOLERANCE
 
     outcome = Outcome()
     start = time.perf_counter()

@@ -29,7 +29,7 @@ WRITER = textwrap.dedent(
     """
     import sys
     import dualcalc
-    from dualcalc.codegen import write_module
+    from dualcalc.compiler import write_module
     folder = sys.argv[1]
     for text in sys.argv[2:]:
         write_module(dualcalc.derive(text), folder)

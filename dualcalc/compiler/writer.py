@@ -26,15 +26,15 @@ from dualcalc.codegen.manifest import (
     sha256_hex,
     write_index,
 )
-from dualcalc.codegen.slug import canonical_name, slug_of
+from dualcalc.codegen.slug import canonical_name, catalogue_names, slug_of
 from dualcalc.codegen.support import write_support
-from dualcalc.codegen.template import render_module
+from dualcalc.compiler.compile import derive
+from dualcalc.compiler.source import render_module
+from dualcalc.compiler.verify import VERIFY_TOLERANCE
 
 
 def entry_for(derivation: Any, source: bytes) -> Entry:
     """The index entry of a derivation whose module source is ``source``."""
-    from dualcalc.derivation.derivation import VERIFY_TOLERANCE
-
     activation = derivation.activation
     return Entry(
         slug=slug_of(activation),
@@ -78,14 +78,6 @@ def write_module(derivation: Any, out_dir: str | os.PathLike = "generated") -> P
     return path
 
 
-def catalogue_names() -> list[str]:
-    """Named activations usable bare (every parameter has a default), sorted."""
-    from dualcalc.expression.catalogue import CATALOGUE
-
-    bare = (n for n, named in CATALOGUE.items() if all(p.default is not None for p in named.params))
-    return sorted(bare)
-
-
 def generate_catalogue(
     out_dir: str | os.PathLike,
     names: Iterable[str] | None = None,
@@ -95,8 +87,6 @@ def generate_catalogue(
 
     A failure of one activation is recorded and reported; it does not stop the others.
     """
-    from dualcalc.derivation.derivation import derive
-
     paths, failures = [], {}
     for name in names if names is not None else catalogue_names():
         try:

@@ -1,0 +1,57 @@
+"""The runtime's one door to the compile stage: activation text -> compiled dual module.
+
+The runtime computes with dual modules handed to it and never imports sympy or the compiler
+at module level. Where a layer is given text (``nn.Activation("gelu")``) or two activations
+in a row must become one (s2(s1(x))), ``compile_text`` and ``compose`` import the compile
+stage on first use (``_compile_stage``): a network of loaded modules never pays for sympy.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from types import ModuleType
+from typing import Any
+
+from dualcalc.errors import DualcalcError
+
+#: What every dual module has (generated modules have more, see ``dualcalc.compiler``).
+PROTOCOL = ("nngp", "dnngp", "activation", "EXPRESSION")
+
+
+def _compile_stage() -> ModuleType:
+    """``dualcalc.compiler``, imported on first use (it loads sympy and the symbolic engine)."""
+    import dualcalc.compiler  # lazy: the only import of the compile stage from the runtime
+
+    return dualcalc.compiler
+
+
+def resolve(spec: Any) -> Any:
+    """A dual module for ``spec``: a text is compiled (``compile_text``), a module is checked."""
+    if isinstance(spec, str):
+        return compile_text(spec)
+    missing = [name for name in PROTOCOL if not hasattr(spec, name)]
+    if missing:
+        raise DualcalcError(
+            f"Activation expects an activation text or a dual module; {type(spec).__name__} "
+            f"lacks {', '.join(missing)}"
+        )
+    return spec
+
+
+@functools.lru_cache(maxsize=256)
+def compile_text(text: str) -> Any:
+    """The dual module of an activation text (loaded, or derived and generated if needed)."""
+    return _compile_stage().load(text)
+
+
+def composed_text(modules: Sequence[Any]) -> str:
+    """Activation-language text of s_n(...s_2(s_1(x))) for modules applied in order."""
+    return _compile_stage().composition.composed_text([m.EXPRESSION for m in modules])
+
+
+def compose(modules: Sequence[Any]) -> Any:
+    """One dual module for several activations applied in a row."""
+    if len(modules) == 1:
+        return modules[0]
+    return compile_text(composed_text(modules))
