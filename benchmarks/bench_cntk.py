@@ -9,10 +9,10 @@ m = 1,024 peaks near 6 GB): keep ``--batch`` small for large m.
 
 Data: the first ``--n`` scikit-learn digits as 8 x 8 x 1 images (pixels / 16), split 75 / 25
 (stratified, fixed seed). Models, each in a fresh process (compile included, peak memory = its
-VmHWM): the exact Myrtle-5 ReLU CNTK (``nn.myrtle(5, "relu")``, blocks of 64 images) of all
+VmHWM): the exact Myrtle-5 ReLU CNTK (``nn.myrtle("relu", 5)``, blocks of 64 images) of all
 points, then kernel ridge on one-hot +-1 targets with alpha chosen by exact leave-one-out
 (``dualcalc.learn.ridge_path.fit_ridge``, one eigendecomposition); and PolySketch NTK features
-(``features.myrtle(5, "relu", m=m)``, degree chosen per layer) followed by
+(``features.myrtle("relu", 5, m=m)``, degree chosen per layer) followed by
 ``RidgeClassifierCV(fit_intercept=False)`` (efficient leave-one-out) over the same 25 alphas.
 Writes ``--out`` (default ``results/bench_cntk.md``) and the plot beside it (``.png``).
 """
@@ -43,7 +43,7 @@ start = time.perf_counter()
 if SPEC["kind"] == "exact":
     from dualcalc import nn
     from dualcalc.learn.ridge_path import fit_ridge
-    kernel_fn = nn.myrtle(5, "relu")[2]
+    kernel_fn = nn.myrtle("relu", 5)[2]
     both = np.concatenate([x_tr, x_te])
     k = np.asarray(kernel_fn(both, None, "ntk", batch_size=64))
     kernel_s = time.perf_counter() - start
@@ -56,9 +56,9 @@ else:
     import jax
     from sklearn.linear_model import RidgeClassifierCV
     from dualcalc import features
-    feature_map = features.myrtle(5, "relu", m=SPEC["m"], key=jax.random.PRNGKey(0))
+    feature_map = features.myrtle("relu", 5, m=SPEC["m"], key=jax.random.PRNGKey(0))
     both = np.concatenate([x_tr, x_te])
-    f = feature_map(both, batch_size=SPEC["batch"], progress=False, get="ntk").ntk
+    f = feature_map(both, batch_size=SPEC["batch"], progress=False, get="ntk")
     kernel_s = time.perf_counter() - start
     model = RidgeClassifierCV(alphas=alphas, fit_intercept=False).fit(f[: len(x_tr)], y_tr)
     predicted = model.predict(f[len(x_tr):])

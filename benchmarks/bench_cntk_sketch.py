@@ -1,7 +1,7 @@
 """Myrtle-5 CNTK sketch against the exact CNTK on scikit-learn's 8x8 digits.
 
 Data: ``load_digits().images[..., None] / 16`` (1,797 images, 8 x 8 x 1). Network:
-``nn.myrtle(5, activation)`` (W_std = sqrt(2), b_std = 0). Exact: its ``kernel_fn`` (NNGP and
+``nn.myrtle(activation, 5)`` (W_std = sqrt(2), b_std = 0). Exact: its ``kernel_fn`` (NNGP and
 CNTK, float64) on the first ``--subset`` digits (default 300), timed in this run. The exact time
 for all 1,797 digits: the README's network benchmark measured 461 s (relu, idle 2-core CPU,
 compilation included); this run also extrapolates it on the same (shared) CPU as the features:
@@ -9,7 +9,7 @@ the compilation (first call minus a warm call at n = subset) plus a + b n^2 thro
 at n = subset / 2 and n = subset; ``--exact-all`` measures it instead (8 minutes idle for relu).
 The speed-up target is judged against the smaller of the two.
 
-Features: ``dualcalc.features.myrtle(5, activation, m=m)`` (PolySketch, degree from the tail
+Features: ``dualcalc.features.myrtle(activation, 5, m=m)`` (PolySketch, degree from the tail
 bound: m = 2^7, 2^8; also degree 4: m = 2^7 .. 2^10; ``--full``: both 2^7 .. 2^11;
 ``--quick``: both 2^7, 2^8 on 100 digits), float32. Error: relative
 Frobenius error of the Gram matrices on the subset (mean over ``--keys`` keys). Time: all 1,797
@@ -60,7 +60,7 @@ def rel_error(f: np.ndarray, exact: np.ndarray) -> float:
 def exact_kernels(activation: str, x: np.ndarray, warm: bool = False) -> tuple[dict, float, float]:
     """NNGP and CNTK of Myrtle-5 on x (float64), the first call's wall time and (``warm``)
     a second call's (nan otherwise)."""
-    kernel_fn = nn.myrtle(5, activation)[2]
+    kernel_fn = nn.myrtle(activation, 5)[2]
     times = []
     for _ in range(2 if warm else 1):
         start = time.perf_counter()
@@ -103,7 +103,7 @@ def featurize(apply, params, x: np.ndarray, rows: int):
 def sketch_run(activation, m, degree, x_all, y_all, subset, exact, keys):
     """Errors on the subset, featurization time of all digits, downstream accuracy."""
     x32 = x_all.astype(np.float32)
-    fmap = features.myrtle(5, activation, m=m, key=0, degree=degree)
+    fmap = features.myrtle(activation, 5, m=m, key=jax.random.PRNGKey(0), degree=degree)
     apply = jax.jit(fmap.apply)
     start = time.perf_counter()
     params = jax.block_until_ready(fmap.draw(jax.random.PRNGKey(0), x32.shape[1:], x32.dtype))

@@ -1,7 +1,7 @@
 """Featurization time against the physical floor: one (n x d) @ (d x m) matrix product.
 
 n = 10,000 rows, d = 256, m = 2048 and 4096, float32, compiled, warm (best of ``--repeats``).
-Feature maps: ``features.fc(activation, depth, m=m)`` for depth 1 and 2, NNGP and NTK
+Feature maps: ``features.fc(activation, depth, m=m, readout=False)`` for depth 1 and 2, NNGP and NTK
 features, methods "polysketch" (degree from the tail bound), "polysketch" with the degree
 fixed to 4, and "random" (a finite random network: one d x m product per layer, then m x m).
 The floor is one dense product of the input with a d x m matrix, the least a dense sketch of
@@ -49,7 +49,8 @@ def best_time(fn, *args, repeats: int) -> tuple[float, float]:
 
 
 def time_map(activation, depth, m, method, degree, x, repeats, unchunked):
-    fmap = features.fc(activation, depth, m=m, key=0, degree=degree, method=method)
+    options = dict(m=m, degree=degree, method=method, readout=False)
+    fmap = features.fc(activation, depth, key=jax.random.PRNGKey(0), **options)
     params = jax.block_until_ready(fmap.params(x.shape[1:], x.dtype))
     best, first = best_time(jax.jit(fmap.apply), params, x, repeats=repeats)
     out = {"time": best, "compile": max(first - best, 0.0), "degrees": fmap.degrees}
@@ -58,7 +59,7 @@ def time_map(activation, depth, m, method, degree, x, repeats, unchunked):
         saved = feature_map.CHUNK_ELEMENTS
         feature_map.CHUNK_ELEMENTS = {"cpu": 1 << 62, "accelerator": 1 << 62}
         try:
-            again = features.fc(activation, depth, m=m, key=0, degree=degree, method=method)
+            again = features.fc(activation, depth, key=jax.random.PRNGKey(0), **options)
             out["unchunked"] = best_time(jax.jit(again.apply), params, x, repeats=repeats)[0]
         finally:
             feature_map.CHUNK_ELEMENTS = saved

@@ -57,7 +57,9 @@ def fc_rows(n: int, m: int) -> None:
         ("random features", "random", None, default),
     ):
         feature_map.CHUNK_ELEMENTS = chunks
-        fmap = features.fc("gelu", 2, m=m, key=jax.random.PRNGKey(0), degree=degree, method=method)
+        fmap = features.fc(
+            "gelu", 2, m=m, key=jax.random.PRNGKey(0), degree=degree, method=method, readout=False
+        )
         params = fmap.params(x.shape[1:], x.dtype)
         apply = jax.jit(fmap.apply)
         seconds = timed(lambda apply=apply, params=params: apply(params, xd))
@@ -69,8 +71,8 @@ def myrtle_rows(n: int, m: int, subset: int) -> None:
     from sklearn.datasets import load_digits
 
     x = (load_digits().images[:n] / 16.0)[..., None]
-    _, _, kernel_fn = nn.myrtle(5, "relu")
-    fmap = features.myrtle(5, "relu", m=m, key=jax.random.PRNGKey(0), degree=4)
+    _, _, kernel_fn = nn.myrtle("relu", 5)
+    fmap = features.myrtle("relu", 5, m=m, key=jax.random.PRNGKey(0), degree=4)
     x32 = x.astype(np.float32)
     params = fmap.params(x32.shape[1:], x32.dtype)
     apply = jax.jit(fmap.apply)

@@ -113,7 +113,7 @@ def methods_for(activation: str) -> list[tuple[str, str, int | None]]:
 
 def measure(net, x32: np.ndarray, exact: dict, m: int, method: str, degree, keys: int, reps: int):
     """Mean errors over keys, warm featurization time, first-call and first-draw times."""
-    fmap = features.sketch(net, m=m, key=0, method=method, degree=degree)
+    fmap = features.sketch(net, m=m, key=jax.random.PRNGKey(0), method=method, degree=degree)
     start = time.perf_counter()
     params = jax.block_until_ready(fmap.draw(jax.random.PRNGKey(0), x32.shape[1:], x32.dtype))
     first_draw = time.perf_counter() - start

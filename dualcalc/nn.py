@@ -5,6 +5,7 @@
 >>> ntk = kernel_fn(x1, x2, get="ntk", batch_size=256)  # doctest: +SKIP
 """
 
+from dualcalc.runtime.fc import fc
 from dualcalc.runtime.kernel_fn import KernelFn
 from dualcalc.runtime.kernel_state import KernelState
 from dualcalc.runtime.layers import (
@@ -25,6 +26,7 @@ __all__ = [
     "Conv",
     "Dense",
     "Flatten",
+    "fc",
     "GlobalAvgPool",
     "KernelFn",
     "KernelState",

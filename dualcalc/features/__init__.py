@@ -5,14 +5,15 @@
 >>> net = nn.serial(nn.Dense(512), nn.Activation("gelu"), nn.Dense(512), nn.Activation("tanh"))
 >>> feature_map = features.sketch(net, m=4096, key=jax.random.PRNGKey(0))
 >>> phi = feature_map(x)                      # doctest: +SKIP
->>> phi.ntk @ phi.ntk.T                        # ~ net.kernel_fn(x, None, "ntk")  # doctest: +SKIP
+>>> phi @ phi.T                                # ~ net.kernel_fn(x, None, "ntk")  # doctest: +SKIP
 
-``sketch`` reads the network's layers (``kernel_fn.specs``); ``fc`` and ``myrtle`` build the
-usual architectures. Methods: "polysketch" (default; any activation, any input norms, the
-exact Hermite coefficients of each point's variance: Han et al. 2022), "random" (a finite
-random network), "arccos" and "leverage" (ReLU random features of Zandieh et al. 2021 and
-Han et al. 2021). Pipeline: layer specs -> ``feature_map`` (plan, draws) -> ``linear`` and
-``activation`` (one layer each) -> sketches from ``dualcalc.sketch``.
+``sketch`` reads the network's spec tree (``kernel_fn.spec``); ``fc`` and ``myrtle`` build the
+usual architectures (the same networks as ``nn.fc`` and ``nn.myrtle``). Methods: "polysketch"
+(default; any activation, any input norms, the exact Hermite coefficients of each point's
+variance: Han et al. 2022), "random" (a finite random network), "arccos" and "leverage" (ReLU
+random features of Zandieh et al. 2021 and Han et al. 2021). Pipeline: spec tree -> ``plan``
+(activations composed, degrees) -> draw and feature rules (``feature_map``, one per spec type)
+-> ``linear`` and ``activation`` -> sketches from ``dualcalc.sketch``.
 """
 
 from __future__ import annotations
@@ -31,25 +32,23 @@ def fc(
     *,
     m: int,
     key: Any,
+    readout: bool = True,
     degree: int | None = None,
     W_std: float = 1.0,
     b_std: float = 0.0,
     method: str = "polysketch",
 ) -> FeatureMap:
-    """Features of ``serial(*[Dense(w, W_std, b_std), Activation(activation)] * depth)``."""
+    """Features of ``nn.fc(activation, depth, readout=readout, W_std=W_std, b_std=b_std)``:
+    depth hidden (Dense, activation) pairs, then a Dense readout (the estimators' network)."""
     from dualcalc import nn
 
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        from dualcalc.errors import DualcalcError
-
-        raise DualcalcError(f"depth must be a positive integer, got {depth!r}")
-    layers = [nn.Dense(512, W_std=W_std, b_std=b_std), nn.Activation(activation)] * depth
-    return sketch(nn.serial(*layers), m=m, key=key, method=method, degree=degree)
+    net = nn.fc(activation, depth, readout=readout, W_std=W_std, b_std=b_std)
+    return sketch(net, m=m, key=key, method=method, degree=degree)
 
 
 def myrtle(
-    depth: int,
     activation: Any,
+    depth: int = 5,
     *,
     m: int,
     key: Any,
@@ -59,8 +58,13 @@ def myrtle(
     b_std: float = 0.0,
     out_dim: int = 10,
 ) -> FeatureMap:
-    """Features of ``nn.myrtle(depth, activation, W_std=W_std, b_std=b_std)`` (the CNTK)."""
-    from dualcalc import nn
+    """Features of ``nn.myrtle(activation, depth, W_std=W_std, b_std=b_std)`` (the CNTK).
 
-    net = nn.myrtle(depth, activation, W_std=W_std, b_std=b_std, out_dim=out_dim)
+    ``myrtle(depth, activation)`` (the previous order) still works, with a DeprecationWarning.
+    """
+    from dualcalc import nn
+    from dualcalc.runtime.myrtle import activation_and_depth
+
+    activation, depth = activation_and_depth(activation, depth)
+    net = nn.myrtle(activation, depth, W_std=W_std, b_std=b_std, out_dim=out_dim)
     return sketch(net, m=m, key=key, method=method, degree=degree)

@@ -1,9 +1,12 @@
-"""A network's sketched feature map: the layer description -> random draws -> features.
+"""A network's sketched feature map: the layer description -> plan -> random draws -> features.
 
-``sketch(net, m, key, method, degree)`` reads the network's layers as data
-(``kernel_fn.specs``, the same description ``kernel_fn`` was built from) and returns a
-``FeatureMap``: ``feature_map(x) -> Features(nngp, ntk)``, arrays (n, m) whose Gram matrices
-approximate ``kernel_fn(x, None, "nngp")`` and ``kernel_fn(x, None, "ntk")`` of that network.
+``sketch(net, m, key, method, degree)`` reads the network's spec tree (``kernel_fn.spec``, the
+same description ``kernel_fn`` interprets) and returns a ``FeatureMap``: ``feature_map(x,
+get="ntk")``, arrays (n, m) whose Gram matrices approximate ``kernel_fn(x, None, get)``.
+The feature interpreter has two rules per spec type, side by side below: ``draw_rule`` (the
+feature widths after the layer and its random draws) and ``feature_rule(spec, FeatureState,
+draws) -> FeatureState``; ``plan`` first composes runs of activations and gives each its
+sketch (its Hermite degree from the variances it sees, ``dualcalc.runtime.variance``).
 The random draws are made once per input shape and dtype from ``key`` (so train and test
 points see the same features); featurizing is linear in n, batched over rows (a tqdm bar on
 long runs), jit-compiled, and runs unchanged on a GPU.
@@ -15,6 +18,7 @@ import contextlib
 import functools
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
@@ -28,16 +32,19 @@ from dualcalc.errors import DualcalcError
 from dualcalc.features import activation, degree, linear
 from dualcalc.features.state import FeatureState, input_state
 from dualcalc.runtime import spatial
-from dualcalc.runtime.elementwise import compose
+from dualcalc.runtime.activation_runs import fuse_activations
 from dualcalc.runtime.specs import (
+    SPEC_TYPES,
     ActivationSpec,
     AvgPoolSpec,
     ConvSpec,
     DenseSpec,
     FlattenSpec,
     GlobalAvgPoolSpec,
+    SerialSpec,
 )
-from dualcalc.runtime.validation import check_inputs
+from dualcalc.runtime.validation import check_get, check_inputs
+from dualcalc.runtime.variance import variance_rule
 from dualcalc.sketch import srht_apply, srht_init
 
 METHODS = ("polysketch", "random", "arccos", "leverage")
@@ -72,14 +79,6 @@ class Shape:
     ntk_is_zero: bool
 
 
-class Step(NamedTuple):
-    """One layer: draws its randomness for an input shape, then maps states."""
-
-    name: str
-    init: Callable[[Any, Shape, Any], tuple[Shape, Any]]
-    apply: Callable[[Any, FeatureState], FeatureState]
-
-
 def sketch(
     net: Any,
     m: int,
@@ -95,29 +94,28 @@ def sketch(
     leverage-score sampled, Zandieh et al. 2021, Han et al. 2021); ``degree``: Hermite degree
     of every activation (polysketch; None: per layer, from the tail bound, ``features.degree``).
     """
-    specs = _specs_of(net)
+    spec = _spec_of(net)
     m = _positive_int(m, "m")
     if method not in METHODS:
         raise DualcalcError(f"method must be one of {METHODS}, got {method!r}")
     if degree is not None:
         degree = _positive_int(degree, "degree")
     key = _key(key)
-    steps = _plan(specs, m, method, degree)
+    planned = plan(spec, m, method, degree)
     kernel_fn = net[2] if isinstance(net, tuple) else net
-    return FeatureMap(steps=tuple(steps), m=m, key=key, method=method, kernel_fn=kernel_fn)
+    return FeatureMap(planned, m=m, key=key, method=method, kernel_fn=kernel_fn)
 
 
 class FeatureMap:
-    """``feature_map(x, batch_size=None, progress=None) -> Features`` (numpy arrays).
+    """``feature_map(x, batch_size=None, progress=None, get="ntk")``: numpy features.
 
     ``apply(x)`` is the pure, jit-able map on one batch of JAX arrays (what a streaming
     learner calls); ``degrees`` lists the Hermite degree of each sketched activation.
     """
 
-    def __init__(
-        self, steps: tuple[Step, ...], m: int, key: Any, method: str, kernel_fn: Any = None
-    ):
-        self.steps = steps
+    def __init__(self, planned: Any, m: int, key: Any, method: str, kernel_fn: Any = None):
+        #: The network's spec tree as the feature rules read it (``plan``).
+        self.planned = planned
         self.m = m
         self.key = key
         self.method = method
@@ -130,7 +128,7 @@ class FeatureMap:
     @property
     def degrees(self) -> tuple[int, ...]:
         """Hermite degree of each sketched activation layer, in order."""
-        return tuple(int(s.name.split("=")[1]) for s in self.steps if s.name.startswith("degree="))
+        return degrees_of(self.planned)
 
     def params(self, example_shape: Sequence[int], dtype: Any) -> Any:
         """The random draws from this map's key for inputs (n, *example_shape): made once."""
@@ -144,14 +142,11 @@ class FeatureMap:
         one compiled ``apply`` serves every key of the same shapes)."""
         spatial_shape, channels = tuple(example_shape[:-1]), int(example_shape[-1])
         shape = Shape(spatial_shape, channels, 1, True)
-        keys = jax.random.split(_key(key), len(self.steps) + 1)
-        drawn = []
+        layers_key, final_key = jax.random.split(_key(key))
         with _precision(dtype):
-            for step, step_key in zip(self.steps, keys[:-1], strict=True):
-                shape, params = step.init(step_key, shape, dtype)
-                drawn.append(params)
-            final = _final_resize(keys[-1], shape, self.m, dtype)
-        return tuple(drawn), final
+            shape, drawn = draw_rule(self.planned, layers_key, shape, dtype)
+            final = _final_resize(final_key, shape, self.m, dtype)
+        return drawn, final
 
     def apply(self, params: Any, x: Any, with_ntk: bool = True) -> Features:
         """Features of one batch x (n, *spatial, channels) as JAX arrays (pure, jit-able).
@@ -184,9 +179,7 @@ class FeatureMap:
     def _apply_rows(self, params: Any, x: Any, with_ntk: bool) -> Features:
         """``apply`` on one chunk of rows, all at once."""
         drawn, final = params
-        state = input_state(x, with_ntk)
-        for step, p in zip(self.steps, drawn, strict=True):
-            state = step.apply(p, state)
+        state = feature_rule(self.planned, input_state(x, with_ntk), drawn)
         nngp = _resize(final[0], state.nngp, self.m)
         ntk = None if state.ntk is None else _resize(final[1], state.ntk, self.m)
         return Features(nngp, ntk)
@@ -196,13 +189,15 @@ class FeatureMap:
         x: Any,
         batch_size: int | None = None,
         progress: bool | None = None,
-        get: str | tuple[str, ...] = ("nngp", "ntk"),
-    ) -> Features:
-        """Features of all rows of x, computed in batches of ``batch_size`` rows (numpy)."""
+        get: str | tuple[str, ...] = "ntk",
+    ) -> Any:
+        """Features of all rows of x in batches of ``batch_size`` rows, in the dtype of x.
+
+        ``get``: "nngp" or "ntk" returns one (n, m) array; a tuple returns a tuple of arrays
+        in the order asked (as ``kernel_fn``).
+        """
         a, _ = check_inputs(x, None)
-        names = (get,) if isinstance(get, str) else tuple(get)
-        if not names or any(n not in ("nngp", "ntk") for n in names):
-            raise DualcalcError(f"get must be 'nngp', 'ntk' or both, got {get!r}")
+        names = check_get(get)
         with_ntk = "ntk" in names
         size = len(a) if batch_size is None else _positive_int(batch_size, "batch_size")
         size = min(size, len(a))
@@ -218,9 +213,10 @@ class FeatureMap:
                 padding = np.zeros((size - rows,) + a.shape[1:], a.dtype)  # one compiled shape
                 out = fn(params, np.concatenate([block, padding]))
                 parts.append(Features(*(None if f is None else np.asarray(f)[:rows] for f in out)))
-        nngp = np.concatenate([p.nngp for p in parts])
-        ntk = np.concatenate([p.ntk for p in parts]) if with_ntk else None
-        return Features(nngp, ntk)
+        found = {"nngp": np.concatenate([p.nngp for p in parts])}
+        if with_ntk:
+            found["ntk"] = np.concatenate([p.ntk for p in parts])
+        return found[names[0]] if isinstance(get, str) else tuple(found[n] for n in names)
 
     def _compiled_for(self, example_shape: tuple, dtype: Any, with_ntk: bool) -> Callable:
         cache = (tuple(example_shape), np.dtype(dtype).name, with_ntk)
@@ -229,132 +225,192 @@ class FeatureMap:
         return self._compiled[cache]
 
 
-# -- the plan: one Step per layer --------------------------------------------------------------
+# -- the plan: each activation gets its sketch (degree from the variances) -------------------
 
 
-def _plan(specs: Sequence[Any], m: int, method: str, fixed_degree: int | None) -> list[Step]:
-    """Steps for the layer specs (consecutive activations composed into one)."""
-    steps: list[Step] = []
-    variances = list(degree.REFERENCE_VARIANCES)
-    pending: list[Any] = []
-    for spec in list(specs) + [None]:
-        if isinstance(spec, ActivationSpec):
-            pending.append(spec.module)
-            continue
-        if pending:
-            module = compose(pending)
-            pending = []
-            chosen = fixed_degree
-            if method == "polysketch" and chosen is None:
-                chosen = degree.choose_degree(module, variances, m)
-            steps.append(_activation_step(module, m, method, chosen))
-            variances = degree.next_variances(module, variances)
-        if spec is None:
-            break
-        steps.append(_linear_step(spec))
-        if isinstance(spec, (DenseSpec, ConvSpec)):
-            variances = [spec.W_std**2 * v + spec.b_std**2 for v in variances]
-    return steps
+@dataclass(frozen=True)
+class SketchedActivation:
+    """An activation as the feature maps draw it: its module, Hermite degree, width, method."""
+
+    module: Any
+    degree: int | None
+    m: int
+    method: str
 
 
-def _activation_step(module: Any, m: int, method: str, chosen: int | None) -> Step:
+def plan(spec: Any, m: int, method: str, fixed_degree: int | None) -> Any:
+    """The spec tree with runs of activations composed and each one a SketchedActivation
+    (degree chosen from the variances the layer sees, ``runtime.variance``)."""
+    q = np.asarray(degree.REFERENCE_VARIANCES, np.float64)
+    planned, _ = _planned(fuse_activations(spec), q, m, method, fixed_degree)
+    return planned
+
+
+@functools.singledispatch
+def _planned(spec: Any, q: np.ndarray, m: int, method: str, fixed: int | None) -> tuple[Any, Any]:
+    """(spec as the feature rules read it, variances after it)."""
+    if not isinstance(spec, SPEC_TYPES):
+        raise DualcalcError(f"the feature maps cannot sketch the layer {type(spec).__name__}")
+    return spec, variance_rule(spec, q)
+
+
+@_planned.register
+def _(spec: ActivationSpec, q: np.ndarray, m: int, method: str, fixed: int | None):
+    module = spec.module
     if method in ("arccos", "leverage") and module.EXPRESSION != activation.RELU:
         raise DualcalcError(
             f"method {method!r} builds arc-cosine features of ReLU only, not of "
             f"{module.EXPRESSION}; use method='polysketch' or 'random' for other activations"
         )
+    chosen = fixed
+    if method == "polysketch" and chosen is None:
+        chosen = degree.choose_degree(module, [float(v) for v in q], m)
+    return SketchedActivation(module, chosen, m, method), variance_rule(spec, q)
 
-    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
-        ntk_width = None if shape.ntk_is_zero else shape.ntk
-        if method == "polysketch":
-            params = activation.polysketch_layer(key, shape.nngp, ntk_width, m, chosen, dtype)
-        else:
-            leverage = method == "leverage"
-            params = activation.random_layer(key, shape.nngp, ntk_width, m, dtype, leverage)
-        return replace(shape, nngp=m, ntk=m), params
 
-    def apply(params: Any, state: FeatureState) -> FeatureState:
-        if method == "polysketch":
-            return activation.polysketch_apply_layer(module, chosen, params, state)
-        return activation.random_apply_layer(module, params, state)
+@_planned.register
+def _(spec: SerialSpec, q: np.ndarray, m: int, method: str, fixed: int | None):
+    children = []
+    for child in spec.children:
+        child, q = _planned(child, q, m, method, fixed)
+        children.append(child)
+    return SerialSpec(tuple(children)), q
 
-    name = f"degree={chosen}" if method == "polysketch" else method
-    return Step(name, init, apply)
+
+def degrees_of(planned: Any) -> tuple[int, ...]:
+    """Hermite degrees of the PolySketch activations of a planned tree, in order."""
+    if isinstance(planned, SketchedActivation):
+        return (planned.degree,) if planned.method == "polysketch" else ()
+    children = getattr(planned, "children", ())
+    return tuple(p for child in children for p in degrees_of(child))
+
+
+# -- the feature interpreter: draw_rule (shapes, randomness) and feature_rule, per spec -------
 
 
 @functools.singledispatch
-def _linear_step(spec: Any) -> Step:
+def draw_rule(spec: Any, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    """(feature widths after the layer, its random draws) for features of ``shape``."""
     raise DualcalcError(f"the feature maps cannot sketch the layer {type(spec).__name__}")
 
 
-@_linear_step.register
-def _(spec: DenseSpec) -> Step:
-    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
-        width = shape.nngp + (spec.b_std != 0.0)
-        ntk = width if shape.ntk_is_zero else width + shape.ntk
-        return Shape(shape.spatial, width, ntk, False), None
-
-    return Step("dense", init, lambda _, state: linear.dense(state, spec.W_std, spec.b_std))
+@functools.singledispatch
+def feature_rule(spec: Any, state: FeatureState, draws: Any) -> FeatureState:
+    """The features after the layer ``spec``, given its draws."""
+    raise DualcalcError(f"the feature maps cannot sketch the layer {type(spec).__name__}")
 
 
-@_linear_step.register
-def _(spec: ConvSpec) -> Step:
-    def windows(sizes: Sequence[int]) -> list[spatial.AxisWindow]:
-        if len(sizes) != len(spec.filter_shape):
-            raise DualcalcError(
-                f"Conv with a {len(spec.filter_shape)}-D filter needs inputs with as many "
-                f"spatial axes, got {len(sizes)}"
-            )
-        return spatial.axis_windows(sizes, spec.filter_shape, spec.strides, spec.padding)
-
-    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
-        found = windows(shape.spatial)
-        count = math.prod(spec.filter_shape)
-        width = count * shape.nngp + (spec.b_std != 0.0)
-        ntk = width if shape.ntk_is_zero else width + count * shape.ntk
-        return Shape(tuple(w.out for w in found), width, ntk, False), None
-
-    def apply(_: Any, state: FeatureState) -> FeatureState:
-        found = windows(state.nngp.shape[1:-1])
-        return linear.conv(state, found, spec.W_std, spec.b_std)
-
-    return Step("conv", init, apply)
+@draw_rule.register
+def _(spec: SketchedActivation, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    ntk_width = None if shape.ntk_is_zero else shape.ntk
+    m = spec.m
+    if spec.method == "polysketch":
+        draws = activation.polysketch_layer(key, shape.nngp, ntk_width, m, spec.degree, dtype)
+    else:
+        leverage = spec.method == "leverage"
+        draws = activation.random_layer(key, shape.nngp, ntk_width, m, dtype, leverage)
+    return replace(shape, nngp=m, ntk=m), draws
 
 
-@_linear_step.register
-def _(spec: AvgPoolSpec) -> Step:
-    def windows(sizes: Sequence[int]) -> list[spatial.AxisWindow]:
-        if len(sizes) != len(spec.window_shape):
-            raise DualcalcError(
-                f"AvgPool over {len(spec.window_shape)} axes needs inputs with as many spatial "
-                f"axes, got {len(sizes)}"
-            )
-        return spatial.axis_windows(sizes, spec.window_shape, spec.strides, spec.padding)
-
-    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
-        return replace(shape, spatial=tuple(w.out for w in windows(shape.spatial))), None
-
-    def apply(_: Any, state: FeatureState) -> FeatureState:
-        return linear.avg_pool(state, windows(state.nngp.shape[1:-1]))
-
-    return Step("avg_pool", init, apply)
+@feature_rule.register
+def _(spec: SketchedActivation, state: FeatureState, draws: Any) -> FeatureState:
+    if spec.method == "polysketch":
+        return activation.polysketch_apply_layer(spec.module, spec.degree, draws, state)
+    return activation.random_apply_layer(spec.module, draws, state)
 
 
-@_linear_step.register
-def _(spec: GlobalAvgPoolSpec) -> Step:
-    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
-        return replace(shape, spatial=()), None
+@draw_rule.register
+def _(spec: DenseSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    width = shape.nngp + (spec.b_std != 0.0)
+    ntk = width if shape.ntk_is_zero else width + shape.ntk
+    return Shape(shape.spatial, width, ntk, False), None
 
-    return Step("global_avg_pool", init, lambda _, state: linear.global_avg_pool(state))
+
+@feature_rule.register
+def _(spec: DenseSpec, state: FeatureState, draws: Any) -> FeatureState:
+    return linear.dense(state, spec.W_std, spec.b_std)
 
 
-@_linear_step.register
-def _(spec: FlattenSpec) -> Step:
-    def init(key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
-        pixels = math.prod(shape.spatial)
-        return Shape((), pixels * shape.nngp, pixels * shape.ntk, shape.ntk_is_zero), None
+def _conv_windows(spec: ConvSpec, sizes: Sequence[int]) -> list[spatial.AxisWindow]:
+    if len(sizes) != len(spec.filter_shape):
+        raise DualcalcError(
+            f"Conv with a {len(spec.filter_shape)}-D filter needs inputs with as many "
+            f"spatial axes, got {len(sizes)}"
+        )
+    return spatial.axis_windows(sizes, spec.filter_shape, spec.strides, spec.padding)
 
-    return Step("flatten", init, lambda _, state: linear.flatten(state))
+
+@draw_rule.register
+def _(spec: ConvSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    found = _conv_windows(spec, shape.spatial)
+    count = math.prod(spec.filter_shape)
+    width = count * shape.nngp + (spec.b_std != 0.0)
+    ntk = width if shape.ntk_is_zero else width + count * shape.ntk
+    return Shape(tuple(w.out for w in found), width, ntk, False), None
+
+
+@feature_rule.register
+def _(spec: ConvSpec, state: FeatureState, draws: Any) -> FeatureState:
+    found = _conv_windows(spec, state.nngp.shape[1:-1])
+    return linear.conv(state, found, spec.W_std, spec.b_std)
+
+
+def _pool_windows(spec: AvgPoolSpec, sizes: Sequence[int]) -> list[spatial.AxisWindow]:
+    if len(sizes) != len(spec.window_shape):
+        raise DualcalcError(
+            f"AvgPool over {len(spec.window_shape)} axes needs inputs with as many spatial "
+            f"axes, got {len(sizes)}"
+        )
+    return spatial.axis_windows(sizes, spec.window_shape, spec.strides, spec.padding)
+
+
+@draw_rule.register
+def _(spec: AvgPoolSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    return replace(shape, spatial=tuple(w.out for w in _pool_windows(spec, shape.spatial))), None
+
+
+@feature_rule.register
+def _(spec: AvgPoolSpec, state: FeatureState, draws: Any) -> FeatureState:
+    return linear.avg_pool(state, _pool_windows(spec, state.nngp.shape[1:-1]))
+
+
+@draw_rule.register
+def _(spec: GlobalAvgPoolSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    return replace(shape, spatial=()), None
+
+
+@feature_rule.register
+def _(spec: GlobalAvgPoolSpec, state: FeatureState, draws: Any) -> FeatureState:
+    return linear.global_avg_pool(state)
+
+
+@draw_rule.register
+def _(spec: FlattenSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    pixels = math.prod(shape.spatial)
+    return Shape((), pixels * shape.nngp, pixels * shape.ntk, shape.ntk_is_zero), None
+
+
+@feature_rule.register
+def _(spec: FlattenSpec, state: FeatureState, draws: Any) -> FeatureState:
+    return linear.flatten(state)
+
+
+@draw_rule.register
+def _(spec: SerialSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    drawn = []
+    for child, child_key in zip(
+        spec.children, jax.random.split(key, len(spec.children)), strict=True
+    ):
+        shape, child_draws = draw_rule(child, child_key, shape, dtype)
+        drawn.append(child_draws)
+    return shape, tuple(drawn)
+
+
+@feature_rule.register
+def _(spec: SerialSpec, state: FeatureState, draws: Any) -> FeatureState:
+    for child, child_draws in zip(spec.children, draws, strict=True):
+        state = feature_rule(child, state, child_draws)
+    return state
 
 
 # -- final width, inputs -------------------------------------------------------------------------
@@ -393,15 +449,15 @@ def _widest(jaxpr: Any) -> int:
     return widest
 
 
-def _specs_of(net: Any) -> tuple[Any, ...]:
+def _spec_of(net: Any) -> Any:
     kernel_fn = net[2] if isinstance(net, tuple) and len(net) == 3 else net
-    specs = getattr(kernel_fn, "specs", None)
-    if not specs:
+    spec = getattr(kernel_fn, "spec", None)
+    if spec is None:
         raise DualcalcError(
             "sketch expects a dualcalc.nn network (init_fn, apply_fn, kernel_fn) or its "
             f"kernel_fn, got {type(net).__name__}"
         )
-    return specs
+    return spec
 
 
 def _positive_int(value: Any, name: str) -> int:
@@ -411,8 +467,13 @@ def _positive_int(value: Any, name: str) -> int:
 
 
 def _key(key: Any) -> Any:
-    """A jax.random key (an integer seed is turned into one)."""
+    """A jax.random key (an integer seed is turned into one, with a DeprecationWarning)."""
     if isinstance(key, numbers.Integral) and not isinstance(key, bool):
+        warnings.warn(
+            "an integer key is deprecated: pass a jax.random key (jax.random.PRNGKey(seed))",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         return jax.random.PRNGKey(int(key))
     try:
         jax.random.split(key)

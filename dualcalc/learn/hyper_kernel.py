@@ -1,30 +1,30 @@
 """The fully connected network's kernel as a JAX function of its hyperparameters (W_std, b_std).
 
-``dualcalc.nn.Dense`` fixes W_std and b_std as Python numbers when the network is built; a
-Gaussian process tunes them, so here the same recursion is written with them as traced
-arguments (Dense: the runtime's own ``layers.affine`` step with traced W^2 and b^2,
-K <- W^2 K + b^2, Theta <- K_new + W^2 Theta; activations through the runtime's own
-pending/flush machinery), and derivatives come from forward-mode autodiff
-(two hyperparameters: two tangent passes). A test checks it equals ``network.fc_network``.
+The exact interpreter (``dualcalc.runtime.exact.kernel_rule``) run on the spec tree of
+``network.fc_network`` with W_std and b_std as traced values: the spec fields hold them, and
+the Dense rule is plain arithmetic in them (K <- W^2 K + b^2, Theta <- K_new + W^2 Theta), so
+there is no second recursion. Derivatives come from forward-mode autodiff (two
+hyperparameters: two tangent passes). A test checks it equals ``network.fc_network``.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 import jax
 
 from dualcalc.runtime.elementwise import flush, resolve
-from dualcalc.runtime.kernel_state import KernelState, input_state
-from dualcalc.runtime.layers import affine
+from dualcalc.runtime.exact import kernel_rule
+from dualcalc.runtime.kernel_state import input_state
+from dualcalc.runtime.specs import ActivationSpec, DenseSpec, SerialSpec
 
 
-def dense(state: KernelState, w_std: Any, b_std: Any) -> KernelState:
-    """Dense layer on every covariance: K <- W^2 K + b^2; Theta <- K_new + W^2 Theta."""
-    return affine(flush(state), lambda a: a, w_std**2, b_std**2)
+def fc_spec(module: Any, depth: int, w_std: Any, b_std: Any) -> SerialSpec:
+    """depth x (Dense, activation) + Dense readout, W_std and b_std possibly traced."""
+    dense = DenseSpec(1, w_std, b_std)
+    return SerialSpec((dense, ActivationSpec(module)) * depth + (dense,))
 
 
 def fc_kernel(
@@ -32,10 +32,7 @@ def fc_kernel(
 ) -> Any:
     """NNGP or NTK of depth x (Dense, activation) + Dense readout, for traced W_std and b_std."""
     state = input_state(x1, x2, kernel == "ntk", same)
-    for _ in range(depth):
-        state = dense(state, w_std, b_std)
-        state = replace(state, pending=state.pending + (module,))
-    state = flush(dense(state, w_std, b_std))
+    state = flush(kernel_rule(fc_spec(module, depth, w_std, b_std), state))
     return state.ntk if kernel == "ntk" else state.nngp
 
 

@@ -1,6 +1,7 @@
 """The fully connected network behind the estimators, and its exact kernel matrices in blocks.
 
-``serial(*[Dense(512, W_std, b_std), Activation(activation)] * depth, Dense(1, W_std, b_std))``:
+``nn.fc(activation, depth, W_std=W_std, b_std=b_std)`` = depth x (Dense(512), Activation), then
+a Dense(1) readout (the same builder as ``features.fc``):
 the NNGP / NTK do not depend on the widths, so none is exposed. Networks are cached per
 hyperparameters (estimators are cloned and refitted often, and each network keeps its compiled
 kernel functions). Kernel matrices are computed in blocks of ``batch_size`` points with the rows
@@ -28,8 +29,7 @@ MIN_BLOCK = 64
 @functools.lru_cache(maxsize=64)
 def fc_network(activation: str, depth: int, W_std: float, b_std: float) -> nn.Layer:
     """depth x (Dense, Activation) then a Dense(1) readout, Neural Tangents parameterisation."""
-    hidden = [nn.Dense(HIDDEN_WIDTH, W_std, b_std), nn.Activation(activation)] * depth
-    return nn.serial(*hidden, nn.Dense(1, W_std, b_std))
+    return nn.fc(activation, depth, W_std=W_std, b_std=b_std, width=HIDDEN_WIDTH)
 
 
 def kernel_matrix(

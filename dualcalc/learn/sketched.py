@@ -53,7 +53,9 @@ class FCSketch:
 def _fc_feature_map(sketch: FCSketch) -> FeatureMap:
     network = fc_network(sketch.activation, sketch.depth, sketch.W_std, sketch.b_std)
     # the map's own key is never used: every draw passes its key explicitly
-    return features.sketch(network, sketch.n_components, 0, sketch.method, sketch.degree)
+    return features.sketch(
+        network, sketch.n_components, jax.random.PRNGKey(0), sketch.method, sketch.degree
+    )
 
 
 @dataclass(frozen=True)

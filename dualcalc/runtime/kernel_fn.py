@@ -1,12 +1,14 @@
 """The public ``kernel_fn`` of a layer or network: validation, jit, float64, blocking by batch_size.
 
-A network is described by one state transform (``KernelState -> KernelState``); ``KernelFn``
-turns it into ``kernel_fn(x1, x2=None, get="ntk", batch_size=None)``. With a ``batch_size`` the
-n1 x n2 kernel is computed in blocks of at most ``batch_size`` x ``batch_size`` points (rows are
-zero-padded to a fixed block shape so that one compiled function serves every block), so device
-memory is bounded by the block, not by n1 x n2. With ``x2=None`` only the upper blocks are
-computed and mirrored; blocks on the diagonal are flagged (a traced argument, so the same
-compiled function runs them) so that each point's pairs with itself are known to be rho = 1.
+A network is one spec tree (``dualcalc.runtime.specs``); its state transform
+(``KernelState -> KernelState``) is the exact interpreter (``dualcalc.runtime.exact``) run on
+that tree, and ``KernelFn`` turns it into ``kernel_fn(x1, x2=None, get="ntk",
+batch_size=None)``. With a ``batch_size`` the n1 x n2 kernel is computed in blocks of at most
+``batch_size`` x ``batch_size`` points (rows are zero-padded to a fixed block shape so that one
+compiled function serves every block), so device memory is bounded by the block, not by
+n1 x n2. With ``x2=None`` only the upper blocks are computed and mirrored; blocks on the
+diagonal are flagged (a traced argument, so the same compiled function runs them) so that each
+point's pairs with itself are known to be rho = 1.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import jax
 import numpy as np
 
 from dualcalc.runtime.elementwise import flush
+from dualcalc.runtime.exact import kernel_rule
 from dualcalc.runtime.kernel_state import KernelState, input_state
+from dualcalc.runtime.specs import SerialSpec, leaves
 from dualcalc.runtime.validation import (
     KERNEL_NAMES,
     check_batch_size,
@@ -39,11 +43,21 @@ class KernelFn:
     in the dtype of the inputs (float32 or float64).
     """
 
-    def __init__(self, transform: Transform, specs: tuple[Any, ...] = ()):
-        self.transform = transform
-        #: The layers as data (``dualcalc.runtime.specs``), read by ``dualcalc.features``.
-        self.specs = tuple(specs)
+    def __init__(self, spec: Any):
+        #: The network as data: one spec tree (``dualcalc.runtime.specs``).
+        self.spec = spec
         self._compiled: dict[tuple[str, ...], Callable] = {}
+
+    @property
+    def specs(self) -> tuple[Any, ...]:
+        """The layers in order: the leaves of a serial network, else the tree's top children."""
+        if isinstance(self.spec, SerialSpec):
+            return tuple(leaves(self.spec))
+        return (self.spec,)
+
+    def transform(self, state: KernelState) -> KernelState:
+        """The exact interpreter on this network's spec tree."""
+        return kernel_rule(self.spec, state)
 
     def __call__(
         self,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Any
 
 from dualcalc.errors import DualcalcError
@@ -21,8 +23,9 @@ STAGES = {5: (2, 1, 1), 7: (2, 2, 2), 10: (3, 3, 3)}
 
 
 def myrtle(
-    depth: int = 5,
     activation: Any = "relu",
+    depth: int = 5,
+    *,
     channels: int = 64,
     out_dim: int = 10,
     W_std: float = math.sqrt(2.0),
@@ -33,7 +36,9 @@ def myrtle(
     Depth counts weight layers (convolutions plus the dense readout). After the third stage the
     features are averaged over all positions (Neural Tangents' notebook pools 2x2 three times on
     32x32 images, which is the same global average there and also works on 8x8 images).
+    ``myrtle(depth, activation)`` (the previous order) still works, with a DeprecationWarning.
     """
+    activation, depth = activation_and_depth(activation, depth)
     if depth not in STAGES:
         raise DualcalcError(f"myrtle depth must be one of {sorted(STAGES)}, got {depth!r}")
     act = Activation(activation)
@@ -45,3 +50,15 @@ def myrtle(
             layers.append(AvgPool((2, 2), strides=(2, 2)))
     layers += [GlobalAvgPool(), Dense(out_dim, W_std=W_std, b_std=b_std)]
     return serial(*layers)
+
+
+def activation_and_depth(first: Any, second: Any) -> tuple[Any, Any]:
+    """(activation, depth), accepting the previous order (depth, activation) with a warning."""
+    if isinstance(first, numbers.Integral) and not isinstance(first, bool):
+        warnings.warn(
+            "myrtle(depth, activation) is deprecated: call myrtle(activation, depth)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return second, first
+    return first, second

@@ -1,13 +1,21 @@
-"""What each network layer is, as data: the description that kernels and feature maps share.
+"""What a network is, as data: a tree of frozen layer specs that every interpreter reads.
 
-A layer built by ``dualcalc.nn`` carries its closures (init, apply, kernel transform) and
-also this plain description, ``kernel_fn.specs``: a tuple of frozen dataclasses, one per
-layer, in order (``serial`` concatenates them). The feature maps of ``dualcalc.features``
-read it to build the sketched counterpart of the same network; nothing here computes.
+A network built by ``dualcalc.nn`` is one spec: a leaf (``DenseSpec``, ``ActivationSpec``,
+``ConvSpec``, ``AvgPoolSpec``, ``GlobalAvgPoolSpec``, ``FlattenSpec``) or a ``SerialSpec`` of
+children applied in order. Each consumer is an interpreter with one rule per spec type:
+
+- exact kernel (``dualcalc.runtime.exact``): ``rule(spec, KernelState) -> KernelState``;
+- finite network (``dualcalc.runtime.finite``): ``init`` / ``apply`` rules;
+- per-point variances (``dualcalc.runtime.variance``): ``rule(spec, q) -> q``;
+- sketched features (``dualcalc.features.feature_map``): draw and apply rules.
+
+Nothing here computes. ``W_std`` and ``b_std`` are plain fields, so a spec tree may carry
+traced JAX values (``dualcalc.learn.hyper_kernel`` differentiates the kernel in them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +25,8 @@ class DenseSpec:
     """y = W_std / sqrt(fan_in) x W + b_std b: K <- W_std^2 K + b_std^2."""
 
     out_dim: int
-    W_std: float
-    b_std: float
+    W_std: Any
+    b_std: Any
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,8 @@ class ConvSpec:
     filter_shape: tuple[int, ...]
     strides: tuple[int, ...]
     padding: str
-    W_std: float
-    b_std: float
+    W_std: Any
+    b_std: Any
 
 
 @dataclass(frozen=True)
@@ -59,4 +67,33 @@ class FlattenSpec:
     """(n, *spatial, C) -> (n, features): K <- mean over pixels of K[p, p]."""
 
 
-LayerSpec = DenseSpec | ActivationSpec | ConvSpec | AvgPoolSpec | GlobalAvgPoolSpec | FlattenSpec
+@dataclass(frozen=True)
+class SerialSpec:
+    """Children applied one after another (two activations in a row compose into one)."""
+
+    children: tuple[Any, ...]
+
+
+LEAF_SPECS = (DenseSpec, ActivationSpec, ConvSpec, AvgPoolSpec, GlobalAvgPoolSpec, FlattenSpec)
+NODE_SPECS = (SerialSpec,)
+#: Every spec type; each interpreter has one rule per entry (tests/runtime/test_interpreters.py).
+SPEC_TYPES = LEAF_SPECS + NODE_SPECS
+
+LayerSpec = (
+    DenseSpec
+    | ActivationSpec
+    | ConvSpec
+    | AvgPoolSpec
+    | GlobalAvgPoolSpec
+    | FlattenSpec
+    | SerialSpec
+)
+
+
+def leaves(spec: Any) -> Iterator[Any]:
+    """The leaf specs of a tree, in the order a serial network applies them."""
+    if isinstance(spec, SerialSpec):
+        for child in spec.children:
+            yield from leaves(child)
+    else:
+        yield spec

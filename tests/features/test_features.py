@@ -99,9 +99,10 @@ def test_nothing_left_to_sketch_gives_the_exact_low_degrees():
     k_1, _ = truncated_kernels(resolve("erf"), q, gram0, 1)
     k_0, _ = truncated_kernels(resolve("erf"), q, gram0, 0)
     for m, degree, expected in ((64, 1, k_1), (1, 3, k_0)):
-        f = features.sketch(net, m=m, key=0, degree=degree)(x)
-        assert f.nngp.shape == (len(x), m) and np.all(np.isfinite(f.ntk))
-        np.testing.assert_allclose(f.nngp @ f.nngp.T, expected, rtol=1e-12, atol=1e-14)
+        fmap = features.sketch(net, m=m, key=jax.random.PRNGKey(0), degree=degree)
+        nngp, ntk = fmap(x, get=("nngp", "ntk"))
+        assert nngp.shape == (len(x), m) and np.all(np.isfinite(ntk))
+        np.testing.assert_allclose(nngp @ nngp.T, expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("method", ["random", "arccos", "leverage"])
@@ -151,19 +152,21 @@ def test_deeper_networks_converge_as_m_grows(activation):
 def test_fc_and_myrtle_conveniences_shapes_dtypes_and_keys():
     x = points(n=5)
     fmap = features.fc("gelu", 2, m=64, key=jax.random.PRNGKey(1), W_std=1.5, b_std=0.1)
-    out = fmap(x, batch_size=2)
-    assert out.nngp.shape == (5, 64) and out.ntk.shape == (5, 64)
-    assert out.nngp.dtype == np.float64
+    nngp, ntk = fmap(x, batch_size=2, get=("nngp", "ntk"))
+    assert nngp.shape == (5, 64) and ntk.shape == (5, 64)
+    assert nngp.dtype == np.float64
+    ntk_first = fmap(x, get=("ntk", "nngp"))  # the order asked
+    np.testing.assert_array_equal(ntk_first[0], fmap(x))  # default get="ntk": one array
     again = features.fc("gelu", 2, m=64, key=jax.random.PRNGKey(1), W_std=1.5, b_std=0.1)(x)
-    np.testing.assert_allclose(again.ntk, out.ntk, rtol=1e-12, atol=1e-12)  # batch-independent
+    np.testing.assert_allclose(again, ntk, rtol=1e-12, atol=1e-12)  # batch-independent
     other = features.fc("gelu", 2, m=64, key=jax.random.PRNGKey(2), W_std=1.5, b_std=0.1)(x)
-    assert not np.allclose(other.ntk, out.ntk)
+    assert not np.allclose(other, ntk)
     single = fmap(x.astype(np.float32))
-    assert single.nngp.dtype == np.float32 and np.all(np.isfinite(single.ntk))
+    assert single.dtype == np.float32 and np.all(np.isfinite(single))
     images = np.random.default_rng(0).standard_normal((3, 8, 8, 1))
-    cnn = features.myrtle(5, "relu", m=32, key=0)
+    cnn = features.myrtle("relu", 5, m=32, key=jax.random.PRNGKey(0))
     out = cnn(images, get="nngp")
-    assert out.nngp.shape == (3, 32) and out.ntk is None and np.all(np.isfinite(out.nngp))
+    assert out.shape == (3, 32) and np.all(np.isfinite(out))
     assert len(cnn.degrees) == 4 and all(1 <= p <= 16 for p in cnn.degrees)
 
 
@@ -202,9 +205,8 @@ def test_apply_in_chunks_equals_all_rows_at_once(monkeypatch, network):
 def test_zero_rows_and_user_expressions_are_finite():
     x = points(n=4)
     x[1] = 0.0
-    fmap = features.fc("x*exp(-x**2/2) + 0.1*x", 2, m=32, key=0, b_std=0.0)
-    out = fmap(x)
-    assert np.all(np.isfinite(out.nngp)) and np.all(np.isfinite(out.ntk))
+    fmap = features.fc("x*exp(-x**2/2) + 0.1*x", 2, m=32, key=jax.random.PRNGKey(0))
+    assert all(np.all(np.isfinite(f)) for f in fmap(x, get=("nngp", "ntk")))
 
 
 @pytest.mark.parametrize(
@@ -212,7 +214,8 @@ def test_zero_rows_and_user_expressions_are_finite():
     [
         (lambda: features.fc("relu", 2, m=0, key=0), "m must be a positive integer"),
         (lambda: features.fc("relu", 2, m=8, key=0, degree=2.5), "degree must be"),
-        (lambda: features.fc("relu", 0, m=8, key=0), "depth must be"),
+        (lambda: features.fc("relu", -1, m=8, key=0), "depth must be"),
+        (lambda: features.fc("relu", 0, m=8, key=0, readout=False), "depth must be"),
         (lambda: features.fc("relu", 1, m=8, key=0, method="magic"), "method must be one of"),
         (lambda: features.fc("gelu", 1, m=8, key=0, method="arccos"), "ReLU only"),
         (lambda: features.sketch(object(), m=8, key=0), "dualcalc.nn network"),
