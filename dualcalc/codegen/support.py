@@ -17,9 +17,7 @@ SUPPORT_DIR = "_support"
 
 def support_files() -> dict[str, bytes]:
     """File name -> bytes of the installed support package (``dualcalc.runtime._support``)."""
-    from dualcalc.runtime import _support
-
-    package = Path(_support.__file__).parent
+    package = Path(__file__).resolve().parents[1] / "runtime" / SUPPORT_DIR
     return {path.name: path.read_bytes() for path in sorted(package.glob("*.py"))}
 
 
