@@ -10,27 +10,45 @@ from dualcalc.runtime.kernel_fn import KernelFn
 from dualcalc.runtime.kernel_state import KernelState
 from dualcalc.runtime.layers import (
     Activation,
+    Aggregate,
     AvgPool,
     Conv,
     Dense,
+    FanInConcat,
+    FanInSum,
+    FanOut,
     Flatten,
     GlobalAvgPool,
+    GlobalSelfAttention,
+    Identity,
     Layer,
+    LayerNorm,
+    parallel,
     serial,
 )
 from dualcalc.runtime.myrtle import myrtle
+from dualcalc.runtime.wide_resnet import wide_resnet
 
 __all__ = [
     "Activation",
+    "Aggregate",
     "AvgPool",
     "Conv",
     "Dense",
+    "FanInConcat",
+    "FanInSum",
+    "FanOut",
     "Flatten",
-    "fc",
     "GlobalAvgPool",
+    "GlobalSelfAttention",
+    "Identity",
     "KernelFn",
     "KernelState",
     "Layer",
+    "LayerNorm",
+    "fc",
     "myrtle",
+    "parallel",
     "serial",
+    "wide_resnet",
 ]

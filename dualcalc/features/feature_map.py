@@ -33,14 +33,22 @@ from dualcalc.features import activation, degree, linear
 from dualcalc.features.state import FeatureState, input_state
 from dualcalc.runtime import spatial
 from dualcalc.runtime.activation_runs import fuse_activations
+from dualcalc.runtime.exact import layer_norm_axes
+from dualcalc.runtime.kernel_state import input_state as kernel_input_state
 from dualcalc.runtime.specs import (
     SPEC_TYPES,
     ActivationSpec,
     AvgPoolSpec,
     ConvSpec,
     DenseSpec,
+    FanInConcatSpec,
+    FanInSumSpec,
+    FanOutSpec,
     FlattenSpec,
     GlobalAvgPoolSpec,
+    IdentitySpec,
+    LayerNormSpec,
+    ParallelSpec,
     SerialSpec,
 )
 from dualcalc.runtime.validation import check_get, check_inputs
@@ -77,6 +85,7 @@ class Shape:
     nngp: int
     ntk: int
     ntk_is_zero: bool
+    channels: int = 1  # of the finite network (FanInConcat weights branches by them)
 
 
 def sketch(
@@ -124,6 +133,7 @@ class FeatureMap:
         self._params: dict[tuple, Any] = {}
         self._compiled: dict[tuple, Callable] = {}
         self._chunks: dict[tuple, int] = {}
+        self._checked: set[tuple] = set()
 
     @property
     def degrees(self) -> tuple[int, ...]:
@@ -141,9 +151,13 @@ class FeatureMap:
         """Random draws of every layer from ``key`` (a pytree: ``apply`` takes it as data, so
         one compiled ``apply`` serves every key of the same shapes)."""
         spatial_shape, channels = tuple(example_shape[:-1]), int(example_shape[-1])
-        shape = Shape(spatial_shape, channels, 1, True)
+        shape = Shape(spatial_shape, channels, 1, True, channels)
         layers_key, final_key = jax.random.split(_key(key))
         with _precision(dtype):
+            checked = (tuple(example_shape), np.dtype(dtype).name)
+            if checked not in self._checked:
+                _check_exact_kernel_exists(self.kernel_fn, example_shape, dtype)
+                self._checked.add(checked)
             shape, drawn = draw_rule(self.planned, layers_key, shape, dtype)
             final = _final_resize(final_key, shape, self.m, dtype)
         return drawn, final
@@ -269,6 +283,12 @@ def _(spec: ActivationSpec, q: np.ndarray, m: int, method: str, fixed: int | Non
 
 
 @_planned.register
+def _(spec: ParallelSpec, q: Any, m: int, method: str, fixed: int | None):
+    found = [_planned(c, b, m, method, fixed) for c, b in zip(spec.children, q, strict=True)]
+    return ParallelSpec(tuple(c for c, _ in found)), [b for _, b in found]
+
+
+@_planned.register
 def _(spec: SerialSpec, q: np.ndarray, m: int, method: str, fixed: int | None):
     children = []
     for child in spec.children:
@@ -323,7 +343,7 @@ def _(spec: SketchedActivation, state: FeatureState, draws: Any) -> FeatureState
 def _(spec: DenseSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
     width = shape.nngp + (spec.b_std != 0.0)
     ntk = width if shape.ntk_is_zero else width + shape.ntk
-    return Shape(shape.spatial, width, ntk, False), None
+    return Shape(shape.spatial, width, ntk, False, spec.out_dim), None
 
 
 @feature_rule.register
@@ -346,7 +366,7 @@ def _(spec: ConvSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
     count = math.prod(spec.filter_shape)
     width = count * shape.nngp + (spec.b_std != 0.0)
     ntk = width if shape.ntk_is_zero else width + count * shape.ntk
-    return Shape(tuple(w.out for w in found), width, ntk, False), None
+    return Shape(tuple(w.out for w in found), width, ntk, False, spec.out_chan), None
 
 
 @feature_rule.register
@@ -387,12 +407,102 @@ def _(spec: GlobalAvgPoolSpec, state: FeatureState, draws: Any) -> FeatureState:
 @draw_rule.register
 def _(spec: FlattenSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
     pixels = math.prod(shape.spatial)
-    return Shape((), pixels * shape.nngp, pixels * shape.ntk, shape.ntk_is_zero), None
+    nngp, ntk = pixels * shape.nngp, pixels * shape.ntk
+    return Shape((), nngp, ntk, shape.ntk_is_zero, pixels * shape.channels), None
 
 
 @feature_rule.register
 def _(spec: FlattenSpec, state: FeatureState, draws: Any) -> FeatureState:
     return linear.flatten(state)
+
+
+@draw_rule.register
+def _(spec: IdentitySpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    return shape, None
+
+
+@feature_rule.register
+def _(spec: IdentitySpec, state: FeatureState, draws: Any) -> FeatureState:
+    return state
+
+
+@draw_rule.register
+def _(spec: LayerNormSpec, key: Any, shape: Shape, dtype: Any) -> tuple[Shape, Any]:
+    layer_norm_axes(spec.axis, len(shape.spatial))
+    return shape, None
+
+
+@feature_rule.register
+def _(spec: LayerNormSpec, state: FeatureState, draws: Any) -> FeatureState:
+    return linear.layer_norm(state, layer_norm_axes(spec.axis, state.spatial_ndim), spec.eps)
+
+
+@draw_rule.register
+def _(spec: FanOutSpec, key: Any, shape: Shape, dtype: Any) -> tuple[list[Shape], Any]:
+    return [shape] * spec.num, None
+
+
+@feature_rule.register
+def _(spec: FanOutSpec, state: FeatureState, draws: Any) -> list[FeatureState]:
+    return [state] * spec.num
+
+
+@draw_rule.register
+def _(spec: ParallelSpec, key: Any, shape: Any, dtype: Any) -> tuple[list[Shape], Any]:
+    keys = jax.random.split(key, len(spec.children))
+    found = [
+        draw_rule(c, k, s, dtype)
+        for c, k, s in zip(spec.children, keys, _branches(shape, spec), strict=True)
+    ]
+    return [s for s, _ in found], tuple(d for _, d in found)
+
+
+@feature_rule.register
+def _(spec: ParallelSpec, states: Any, draws: Any) -> list[FeatureState]:
+    pairs = zip(spec.children, _branches(states, spec), draws, strict=True)
+    return [feature_rule(c, s, d) for c, s, d in pairs]
+
+
+@draw_rule.register
+def _(spec: FanInSumSpec, key: Any, shapes: Any, dtype: Any) -> tuple[Shape, Any]:
+    return _fan_in_shape(_branches(shapes, spec), shapes[0].channels), None
+
+
+@feature_rule.register
+def _(spec: FanInSumSpec, states: Any, draws: Any) -> FeatureState:
+    states = _branches(states, spec)
+    return linear.weighted_sum(states, [1.0] * len(states))
+
+
+@draw_rule.register
+def _(spec: FanInConcatSpec, key: Any, shapes: Any, dtype: Any) -> tuple[Shape, Any]:
+    shapes = _branches(shapes, spec)
+    channels = sum(s.channels for s in shapes)
+    weights = tuple(np.asarray(s.channels / channels, dtype) for s in shapes)
+    return _fan_in_shape(shapes, channels), weights
+
+
+@feature_rule.register
+def _(spec: FanInConcatSpec, states: Any, draws: Any) -> FeatureState:
+    return linear.weighted_sum(_branches(states, spec), draws)
+
+
+def _branches(found: Any, spec: Any) -> list[Any]:
+    if not isinstance(found, list):
+        raise DualcalcError(f"{type(spec).__name__} needs branches (a FanOut before it)")
+    return found
+
+
+def _fan_in_shape(shapes: list[Shape], channels: int) -> Shape:
+    if len({s.spatial for s in shapes}) != 1:
+        raise DualcalcError(f"fan-in branches have different spatial shapes: {shapes}")
+    return Shape(
+        shapes[0].spatial,
+        sum(s.nngp for s in shapes),
+        sum(s.ntk for s in shapes),
+        all(s.ntk_is_zero for s in shapes),
+        channels,
+    )
 
 
 @draw_rule.register
@@ -447,6 +557,21 @@ def _widest(jaxpr: Any) -> int:
                 if hasattr(inner, "eqns"):
                     widest = max(widest, _widest(inner))
     return widest
+
+
+def _check_exact_kernel_exists(kernel_fn: Any, example_shape: Sequence[int], dtype: Any) -> None:
+    """Trace (no compute) the exact kernel of a network with branches on one example, so a
+    network whose kernel_fn refuses it (correlated fan-in branches) is refused here too."""
+    spec = getattr(kernel_fn, "spec", None)
+    if spec is None or not any(isinstance(s, (FanInSumSpec, FanInConcatSpec)) for s in _all(spec)):
+        return
+    example = jax.ShapeDtypeStruct((1, *example_shape), dtype)
+    jax.eval_shape(lambda a: kernel_fn.transform(kernel_input_state(a, a, True)).nngp, example)
+
+
+def _all(spec: Any) -> list[Any]:
+    """Every node of a spec tree."""
+    return [spec] + [s for child in getattr(spec, "children", ()) for s in _all(child)]
 
 
 def _spec_of(net: Any) -> Any:

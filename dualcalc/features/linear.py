@@ -16,6 +16,10 @@ no matrix multiplies the features:
 The NTK follows Theta <- K_new + W^2 A(Theta): theta <- [phi_new, W B(theta)]. Each input's
 exact self-covariance goes through the runtime's own maps (``dualcalc.runtime.spatial``).
 Padding is explicit (``spatial.zero_padded``), as everywhere in dualcalc.
+
+Branches: a sum of kernels sum_i w_i K_i has the features [sqrt(w_i) phi_i]_i side by side
+(FanInSum: w_i = 1; FanInConcat: w_i = the branch's share of the channels). LayerNorm scales
+each point's (pixel's) features by 1 / sqrt(q + eps) of its exact variance.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import jax.numpy as jnp
 
 from dualcalc.features.state import Array, FeatureState
 from dualcalc.runtime import spatial
+from dualcalc.runtime.kernel_state import as_left, as_right
 
 
 def dense(state: FeatureState, w_std: float, b_std: float) -> FeatureState:
@@ -121,3 +126,33 @@ def _with_bias(phi: Array, b_std: float) -> Array:
     if b_std == 0.0:
         return phi
     return jnp.concatenate([phi, jnp.full(phi.shape[:-1] + (1,), b_std, phi.dtype)], axis=-1)
+
+
+def layer_norm(state: FeatureState, axes: Sequence[int], eps: float) -> FeatureState:
+    """Each point's (pixel's) features over sqrt(q + eps), q its exact variance averaged over
+    the normalised spatial ``axes``: <., .> = K[p, p'] / sqrt((q_p + eps)(q_p' + eps))."""
+    k = state.spatial_ndim
+    q = state.variances()
+    if axes:
+        q = jnp.mean(q, axis=tuple(1 + a for a in axes), keepdims=True)
+    q = q + eps
+    scale = (1.0 / jnp.sqrt(q))[..., None]
+    if k == 0:
+        cov = state.cov / q
+    else:
+        cov = state.cov / jnp.sqrt(as_left(q, 1) * as_right(q, 1))
+    ntk = None if state.ntk is None else state.ntk * scale
+    return replace(state, nngp=state.nngp * scale, ntk=ntk, cov=cov)
+
+
+def weighted_sum(states: Sequence[FeatureState], weights: Sequence[Array]) -> FeatureState:
+    """Features of sum_i w_i K_i: [sqrt(w_i) phi_i]_i side by side (and the same for theta)."""
+    roots = [jnp.sqrt(jnp.asarray(w, states[0].nngp.dtype)) for w in weights]
+    nngp = jnp.concatenate([r * s.nngp for r, s in zip(roots, states, strict=True)], axis=-1)
+    ntk = None
+    if states[0].ntk is not None:
+        parts = [r * s.ntk for r, s in zip(roots, states, strict=True)]
+        ntk = jnp.concatenate(parts, axis=-1)
+    cov = sum(w * s.cov for w, s in zip(weights, states, strict=True))
+    zero = all(s.ntk_is_zero for s in states)
+    return replace(states[0], nngp=nngp, ntk=ntk, cov=cov, ntk_is_zero=zero)

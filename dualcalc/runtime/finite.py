@@ -3,6 +3,9 @@
 NTK parameterisation, weights and biases drawn N(0, 1), images NHWC, filters HWIO.
 Dense: y = W_std / sqrt(fan_in) x W + b_std b. Conv: the same with fan_in = channels x window.
 Activation: s(x) elementwise. AvgPool / GlobalAvgPool / Flatten: the linear maps themselves.
+Identity: x. LayerNorm: x / sqrt(mean of x^2 over the axes + eps) (no centering: the kernel's
+normalisation, exact in the limit wherever it sits). FanOut: a list of copies; parallel: each
+branch through its layer; FanInSum: the sum; FanInConcat: channels concatenated.
 Serial: the children in order, one key each. ``init_rule`` returns ``(output_shape, params)``.
 """
 
@@ -16,15 +19,22 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from dualcalc.errors import DualcalcError
 from dualcalc.runtime import spatial
-from dualcalc.runtime.exact import check_spatial
+from dualcalc.runtime.exact import check_spatial, layer_norm_axes
 from dualcalc.runtime.specs import (
     ActivationSpec,
     AvgPoolSpec,
     ConvSpec,
     DenseSpec,
+    FanInConcatSpec,
+    FanInSumSpec,
+    FanOutSpec,
     FlattenSpec,
     GlobalAvgPoolSpec,
+    IdentitySpec,
+    LayerNormSpec,
+    ParallelSpec,
     SerialSpec,
 )
 
@@ -146,6 +156,87 @@ def _(spec: SerialSpec, params: Any, x: Any) -> Any:
     for child, p in zip(spec.children, params, strict=True):
         x = apply_rule(child, p, x)
     return x
+
+
+@init_rule.register
+def _(spec: IdentitySpec, key: Any, input_shape: Shape) -> tuple[Shape, Any]:
+    return tuple(input_shape), ()
+
+
+@apply_rule.register
+def _(spec: IdentitySpec, params: Any, x: Any) -> Any:
+    return x
+
+
+@init_rule.register
+def _(spec: LayerNormSpec, key: Any, input_shape: Shape) -> tuple[Shape, Any]:
+    layer_norm_axes(spec.axis, len(input_shape) - 2)
+    return tuple(input_shape), ()
+
+
+@apply_rule.register
+def _(spec: LayerNormSpec, params: Any, x: Any) -> Any:
+    spatial_axes = layer_norm_axes(spec.axis, x.ndim - 2)
+    axes = tuple(1 + a for a in spatial_axes) + (x.ndim - 1,)
+    return x / jnp.sqrt(jnp.mean(x * x, axis=axes, keepdims=True) + spec.eps)
+
+
+@init_rule.register
+def _(spec: FanOutSpec, key: Any, input_shape: Shape) -> tuple[Any, Any]:
+    return [tuple(input_shape)] * spec.num, ()
+
+
+@apply_rule.register
+def _(spec: FanOutSpec, params: Any, x: Any) -> Any:
+    return [x] * spec.num
+
+
+@init_rule.register
+def _(spec: ParallelSpec, key: Any, input_shape: Any) -> tuple[Any, Any]:
+    shapes = _branch_list(input_shape, len(spec.children))
+    keys = jax.random.split(key, len(spec.children))
+    found = [init_rule(c, k, s) for c, k, s in zip(spec.children, keys, shapes, strict=True)]
+    return [shape for shape, _ in found], tuple(params for _, params in found)
+
+
+@apply_rule.register
+def _(spec: ParallelSpec, params: Any, x: Any) -> Any:
+    xs = _branch_list(x, len(spec.children))
+    return [apply_rule(c, p, b) for c, p, b in zip(spec.children, params, xs, strict=True)]
+
+
+@init_rule.register
+def _(spec: FanInSumSpec, key: Any, input_shape: Any) -> tuple[Shape, Any]:
+    shapes = {tuple(s) for s in _branch_list(input_shape, None)}
+    if len(shapes) != 1:
+        raise DualcalcError(f"FanInSum: branches have different shapes {sorted(shapes)}")
+    return shapes.pop(), ()
+
+
+@apply_rule.register
+def _(spec: FanInSumSpec, params: Any, x: Any) -> Any:
+    return sum(x[1:], x[0])
+
+
+@init_rule.register
+def _(spec: FanInConcatSpec, key: Any, input_shape: Any) -> tuple[Shape, Any]:
+    shapes = _branch_list(input_shape, None)
+    if len({tuple(s[:-1]) for s in shapes}) != 1:
+        raise DualcalcError(f"FanInConcat: branches differ outside the channel axis: {shapes}")
+    return tuple(shapes[0][:-1]) + (sum(s[-1] for s in shapes),), ()
+
+
+@apply_rule.register
+def _(spec: FanInConcatSpec, params: Any, x: Any) -> Any:
+    return jnp.concatenate(x, axis=-1)
+
+
+def _branch_list(branches: Any, count: int | None) -> list[Any]:
+    if not isinstance(branches, list):
+        raise DualcalcError("a fan-in or parallel layer needs branches (a FanOut before it)")
+    if count is not None and len(branches) != count:
+        raise DualcalcError(f"parallel has {count} layers for {len(branches)} branches")
+    return branches
 
 
 def pads(windows: Sequence[spatial.AxisWindow]) -> list[tuple[int, int]]:

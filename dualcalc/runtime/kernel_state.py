@@ -18,6 +18,8 @@ duals have infinite slope there and get their value from 1-D quadrature).
 The NTK starts identically zero and stays so until the first weight layer; ``ntk_is_zero``
 says so statically, so layers before it skip their NTK work (XLA does not fold a convolution
 of zeros) and activations skip their derivative dual.
+Branches (``FanOut``) are lists of states; ``channels`` and ``fresh_weights`` let the fan-in
+layers weight and check them.
 Activation layers are not applied at once: they wait in ``pending`` so that two activations
 in a row compose into one (the infinite-width limit of s2(s1(x))).
 """
@@ -45,6 +47,11 @@ class KernelState:
     same_points: Array = False
     pending: tuple[Any, ...] = ()
     ntk_is_zero: bool = False
+    #: Channels of the finite network here (FanInConcat weights its branches by them).
+    channels: int = 1
+    #: The last step that was not a fixed linear map drew fresh zero-mean weights (Dense,
+    #: Conv): the output is uncorrelated with every other branch (FanIn layers need it).
+    fresh_weights: bool = False
 
     @property
     def spatial_ndim(self) -> int:
@@ -70,7 +77,13 @@ def input_state(x1: Array, x2: Array, with_ntk: bool, same_points: Array = False
     cov1 = jnp.einsum(_self_spec(k), x1, x1) / channels
     cov2 = jnp.einsum(_self_spec(k), x2, x2) / channels
     return KernelState(
-        nngp=nngp, ntk=ntk, cov1=cov1, cov2=cov2, same_points=same_points, ntk_is_zero=with_ntk
+        nngp=nngp,
+        ntk=ntk,
+        cov1=cov1,
+        cov2=cov2,
+        same_points=same_points,
+        ntk_is_zero=with_ntk,
+        channels=int(channels),
     )
 
 

@@ -115,6 +115,73 @@ def serial(*layers: Layer) -> Layer:
     )
 
 
+def parallel(*layers: Layer) -> Layer:
+    """Branch i of a list of branches (from ``FanOut``) through ``layers[i]``."""
+    if not layers:
+        raise DualcalcError("parallel needs at least one layer")
+    children = tuple(spec_of(layer, "parallel", i) for i, layer in enumerate(layers))
+    return layer_of(specs.ParallelSpec(children))
+
+
+def Identity() -> Layer:
+    """x -> x (a residual shortcut): the kernel unchanged."""
+    return layer_of(specs.IdentitySpec())
+
+
+def FanOut(num: int) -> Layer:
+    """One input -> ``num`` identical branches (a list), for ``parallel`` and a fan-in."""
+    _check_positive_int(num, "num")
+    return layer_of(specs.FanOutSpec(num))
+
+
+def FanInSum() -> Layer:
+    """Branches -> their sum: NNGPs and NTKs add (each branch but one must end in Dense/Conv)."""
+    return layer_of(specs.FanInSumSpec())
+
+
+def FanInConcat(axis: int = -1) -> Layer:
+    """Branches -> channels concatenated: kernels averaged, weighted by channel counts."""
+    if axis != -1:
+        raise DualcalcError(
+            f"FanInConcat concatenates the channel axis (axis=-1) only, got axis={axis!r}"
+        )
+    return layer_of(specs.FanInConcatSpec())
+
+
+def LayerNorm(axis: int | Sequence[int] = -1, eps: float = 1e-12) -> Layer:
+    """x / sqrt(mean of x^2 over ``axis`` + eps): K[p, p'] <- K[p, p'] / sqrt(q_p q_p').
+
+    ``axis``: the channel axis -1, optionally with spatial axes of the NHWC input (q_p is
+    then the pixel variances averaged over them). No centering: Neural Tangents' kernel also
+    omits the mean, which vanishes after a weight layer; here apply_fn matches the kernel
+    wherever the layer sits.
+    """
+    axes = (axis,) if isinstance(axis, numbers.Integral) else tuple(axis)
+    if not axes or any(isinstance(a, bool) or not isinstance(a, numbers.Integral) for a in axes):
+        raise DualcalcError(f"LayerNorm axis must be an integer or a tuple of them, got {axis!r}")
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps >= 0:
+        raise DualcalcError(f"LayerNorm eps must be a number >= 0, got {eps!r}")
+    return layer_of(specs.LayerNormSpec(tuple(int(a) for a in axes), float(eps)))
+
+
+def GlobalSelfAttention(*args: Any, **kwargs: Any) -> Layer:
+    """Refused: no exact kernel for general activations in reasonable time."""
+    raise DualcalcError(
+        "GlobalSelfAttention is not available: its infinite-width kernel needs the "
+        "softmax of random attention scores, which has no exact dual for general "
+        "activations (Neural Tangents approximates it); dualcalc builds exact kernels only"
+    )
+
+
+def Aggregate(*args: Any, **kwargs: Any) -> Layer:
+    """Refused: no exact kernel for general activations in reasonable time."""
+    raise DualcalcError(
+        "Aggregate (graph message passing) is not available: its exact kernel needs a "
+        "pattern-dependent covariance per node pair that dualcalc does not build; dualcalc "
+        "builds exact kernels only"
+    )
+
+
 def spec_of(layer: Any, where: str, index: int) -> Any:
     """The spec tree of a dualcalc layer (a clear error for anything else)."""
     if not isinstance(layer, tuple) or len(layer) != 3 or not isinstance(layer[2], KernelFn):

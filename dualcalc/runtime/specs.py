@@ -1,8 +1,11 @@
 """What a network is, as data: a tree of frozen layer specs that every interpreter reads.
 
 A network built by ``dualcalc.nn`` is one spec: a leaf (``DenseSpec``, ``ActivationSpec``,
-``ConvSpec``, ``AvgPoolSpec``, ``GlobalAvgPoolSpec``, ``FlattenSpec``) or a ``SerialSpec`` of
-children applied in order. Each consumer is an interpreter with one rule per spec type:
+``ConvSpec``, ``AvgPoolSpec``, ``GlobalAvgPoolSpec``, ``FlattenSpec``, ``IdentitySpec``,
+``LayerNormSpec``, and the branch points ``FanOutSpec``, ``FanInSumSpec``,
+``FanInConcatSpec``), a ``SerialSpec`` of children applied in order, or a ``ParallelSpec``
+mapping its children over a list of branches (Neural Tangents' stax semantics). Each
+consumer is an interpreter with one rule per spec type:
 
 - exact kernel (``dualcalc.runtime.exact``): ``rule(spec, KernelState) -> KernelState``;
 - finite network (``dualcalc.runtime.finite``): ``init`` / ``apply`` rules;
@@ -68,26 +71,71 @@ class FlattenSpec:
 
 
 @dataclass(frozen=True)
+class IdentitySpec:
+    """x -> x: the kernel unchanged (a residual shortcut)."""
+
+
+@dataclass(frozen=True)
+class LayerNormSpec:
+    """x / sqrt(mean of x^2 over ``axis`` + eps) (no centering): K[p, p'] / sqrt(q_p q_p').
+
+    ``axis``: the channel axis -1, and optionally spatial axes of the NHWC input; q_p is
+    the pixel's variance averaged over the normalised spatial axes.
+    """
+
+    axis: tuple[int, ...]
+    eps: float
+
+
+@dataclass(frozen=True)
+class FanOutSpec:
+    """One input -> ``num`` identical branches (a list)."""
+
+    num: int
+
+
+@dataclass(frozen=True)
+class FanInSumSpec:
+    """Branches -> their sum: kernels add (branches must be uncorrelated, see exact rule)."""
+
+
+@dataclass(frozen=True)
+class FanInConcatSpec:
+    """Branches -> concatenated channels: kernels average, weighted by channel counts."""
+
+
+@dataclass(frozen=True)
+class ParallelSpec:
+    """A list of branches -> each through its own child (``children[i]`` on branch i)."""
+
+    children: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
 class SerialSpec:
     """Children applied one after another (two activations in a row compose into one)."""
 
     children: tuple[Any, ...]
 
 
-LEAF_SPECS = (DenseSpec, ActivationSpec, ConvSpec, AvgPoolSpec, GlobalAvgPoolSpec, FlattenSpec)
-NODE_SPECS = (SerialSpec,)
+LEAF_SPECS = (
+    DenseSpec,
+    ActivationSpec,
+    ConvSpec,
+    AvgPoolSpec,
+    GlobalAvgPoolSpec,
+    FlattenSpec,
+    IdentitySpec,
+    LayerNormSpec,
+    FanOutSpec,
+    FanInSumSpec,
+    FanInConcatSpec,
+)
+NODE_SPECS = (SerialSpec, ParallelSpec)
 #: Every spec type; each interpreter has one rule per entry (tests/runtime/test_interpreters.py).
 SPEC_TYPES = LEAF_SPECS + NODE_SPECS
 
-LayerSpec = (
-    DenseSpec
-    | ActivationSpec
-    | ConvSpec
-    | AvgPoolSpec
-    | GlobalAvgPoolSpec
-    | FlattenSpec
-    | SerialSpec
-)
+LayerSpec = Any  # one of SPEC_TYPES
 
 
 def leaves(spec: Any) -> Iterator[Any]:

@@ -5,7 +5,11 @@ input scale); a planner reads them to size each activation's sketch. Dense / Con
 q <- W_std^2 q + b_std^2 (a window mean of equal variances is that variance). Activation:
 q <- E[s(sqrt(q) z)^2] (the module's exact edge value, 1-D quadrature). Pooling and
 flattening: q unchanged, an upper bound (averaging pixels with correlation below 1 lowers the
-variance, and a window over padding too). Serial: the children in order.
+variance, and a window over padding too). Identity: q. LayerNorm: q / (q + eps) (1 up to
+eps; exact for the channel axis, the spatially uniform case for spatial axes). FanOut: a list
+of copies; parallel: each branch through its layer; FanInSum: the sum (uncorrelated
+branches); FanInConcat: the largest branch variance (an upper bound: the exact weighted mean
+needs the channel counts, which a per-point variance does not carry). Serial: in order.
 """
 
 from __future__ import annotations
@@ -22,8 +26,14 @@ from dualcalc.runtime.specs import (
     AvgPoolSpec,
     ConvSpec,
     DenseSpec,
+    FanInConcatSpec,
+    FanInSumSpec,
+    FanOutSpec,
     FlattenSpec,
     GlobalAvgPoolSpec,
+    IdentitySpec,
+    LayerNormSpec,
+    ParallelSpec,
     SerialSpec,
 )
 
@@ -48,8 +58,35 @@ def _(spec: ActivationSpec, q: np.ndarray) -> np.ndarray:
 @variance_rule.register(AvgPoolSpec)
 @variance_rule.register(GlobalAvgPoolSpec)
 @variance_rule.register(FlattenSpec)
+@variance_rule.register(IdentitySpec)
 def _(spec: Any, q: np.ndarray) -> np.ndarray:
     return np.asarray(q, np.float64)
+
+
+@variance_rule.register
+def _(spec: LayerNormSpec, q: np.ndarray) -> np.ndarray:
+    q = np.asarray(q, np.float64)
+    return q / (q + spec.eps)
+
+
+@variance_rule.register
+def _(spec: FanOutSpec, q: np.ndarray) -> list[np.ndarray]:
+    return [np.asarray(q, np.float64)] * spec.num
+
+
+@variance_rule.register
+def _(spec: ParallelSpec, q: list[np.ndarray]) -> list[np.ndarray]:
+    return [variance_rule(c, b) for c, b in zip(spec.children, q, strict=True)]
+
+
+@variance_rule.register
+def _(spec: FanInSumSpec, q: list[np.ndarray]) -> np.ndarray:
+    return np.sum(q, axis=0)
+
+
+@variance_rule.register
+def _(spec: FanInConcatSpec, q: list[np.ndarray]) -> np.ndarray:
+    return np.max(q, axis=0)
 
 
 @variance_rule.register
@@ -60,9 +97,14 @@ def _(spec: SerialSpec, q: np.ndarray) -> np.ndarray:
 
 
 def activation_variances(module: Any, q: np.ndarray) -> np.ndarray:
-    """E[s(sqrt(q) z)^2] for each variance q (exact, 1-D quadrature)."""
+    """E[s(sqrt(q) z)^2] for each variance q (the module's exact edge value, 1-D quadrature;
+    K(q, q, q) for a module without edge values)."""
+    q = np.asarray(q, np.float64)
     with jax.enable_x64(True):
-        square = module.nngp_edges(np.asarray(q, np.float64))[0]
+        if hasattr(module, "nngp_edges"):
+            square = module.nngp_edges(q)[0]
+        else:
+            square = module.nngp(q, q, q)
     return np.asarray(square, np.float64)
 
 

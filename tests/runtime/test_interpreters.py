@@ -29,31 +29,46 @@ import dualcalc
 from dualcalc import nn
 from dualcalc.features import feature_map
 from dualcalc.runtime import exact, finite, specs, variance
+from dualcalc.runtime.elementwise import resolve
 
 M = 16
 
 
 def flat_net():
     return nn.serial(
-        nn.Dense(6, 1.3, 0.2), nn.Activation(ErfDual), nn.Dense(5, 0.9, 0.1),
-        nn.Activation(ReluDual), nn.Dense(3),
+        nn.Dense(6, 1.3, 0.2), nn.Activation("erf"), nn.Dense(5, 0.9, 0.1),
+        nn.Activation("relu"), nn.Dense(3),
     )  # fmt: skip
 
 
 def image_net():
     return nn.serial(
-        nn.Conv(4, (2, 2), padding="SAME", W_std=1.2, b_std=0.1), nn.Activation(ReluDual),
-        nn.AvgPool((2, 2)), nn.Conv(3, (3, 3), padding="VALID"), nn.Activation(ErfDual),
+        nn.Conv(4, (2, 2), padding="SAME", W_std=1.2, b_std=0.1), nn.Activation("relu"),
+        nn.AvgPool((2, 2)), nn.Conv(3, (3, 3), padding="VALID"), nn.Activation("erf"),
         nn.serial(nn.Flatten(), nn.Dense(2)),
     )  # fmt: skip
 
 
 def pooled_net():
-    return nn.serial(nn.Conv(3, (3, 3)), nn.Activation(ReluDual), nn.GlobalAvgPool())
+    return nn.serial(nn.Conv(3, (3, 3)), nn.Activation("relu"), nn.GlobalAvgPool())
 
 
-SAMPLES = {"flat": (flat_net, (3, 4)), "image": (image_net, (3, 6, 6, 2)),
-           "pooled": (pooled_net, (3, 4, 4, 1))}  # fmt: skip
+def branched_net():
+    """A residual block, LayerNorm over channels and rows, and a concatenation, on images."""
+    main = nn.serial(nn.Activation("relu"), nn.Conv(4, (3, 3), W_std=1.1, b_std=0.1))
+    return nn.serial(
+        nn.Conv(4, (2, 2), W_std=1.2), nn.FanOut(2), nn.parallel(main, nn.Identity()),
+        nn.FanInSum(), nn.LayerNorm(axis=(1, -1)), nn.Activation("erf"), nn.FanOut(2),
+        nn.parallel(nn.Conv(2, (1, 1)), nn.Conv(3, (1, 1))), nn.FanInConcat(), nn.Flatten(),
+    )  # fmt: skip
+
+
+SAMPLES = {
+    "flat": (flat_net, (3, 4)),
+    "image": (image_net, (3, 6, 6, 2)),
+    "pooled": (pooled_net, (3, 4, 4, 1)),
+    "branched": (branched_net, (3, 4, 3, 2)),
+}
 
 
 def types_in(spec) -> set[type]:
@@ -157,7 +172,10 @@ def test_every_sample_walks_through_every_interpreter(sample):
 def test_variances_equal_the_exact_kernel_diagonal_of_a_dense_network():
     """Dense -> erf -> Dense -> relu -> Dense at q = |x|^2 / d: K(x, x) of kernel_fn."""
     x = np.random.default_rng(1).standard_normal((4, 5)) * np.array([[0.3], [1.0], [2.0], [4.0]])
-    kernel_fn = flat_net().kernel_fn
+    kernel_fn = nn.serial(
+        nn.Dense(6, 1.3, 0.2), nn.Activation(ErfDual), nn.Dense(5, 0.9, 0.1),
+        nn.Activation(ReluDual), nn.Dense(3),
+    ).kernel_fn  # fmt: skip
     q0 = np.sum(x * x, axis=1) / x.shape[1]
     expected = np.diag(kernel_fn(x, get="nngp"))
     np.testing.assert_allclose(variance.variances(kernel_fn.spec, q0), expected, rtol=1e-10)
@@ -166,9 +184,9 @@ def test_variances_equal_the_exact_kernel_diagonal_of_a_dense_network():
 def test_activation_variances_against_published_closed_forms():
     """E[relu(sqrt(q) z)^2] = q / 2 (Cho & Saul); E[erf(sqrt(q) z)^2] = 2/pi asin(2q/(1+2q))."""
     q = np.array([0.01, 0.5, 3.0, 40.0])
-    relu = variance.variances(specs.ActivationSpec(ReluDual), q)
+    relu = variance.variances(specs.ActivationSpec(resolve("relu")), q)
     np.testing.assert_allclose(relu, q / 2, rtol=1e-12)
-    erf = variance.variances(specs.ActivationSpec(ErfDual), q)
+    erf = variance.variances(specs.ActivationSpec(resolve("erf")), q)
     np.testing.assert_allclose(erf, 2 / np.pi * np.arcsin(2 * q / (1 + 2 * q)), rtol=1e-12)
 
 
@@ -183,3 +201,27 @@ def test_runs_of_activations_are_fused_into_one_across_nested_serials(monkeypatc
     tree = specs.SerialSpec((inner, specs.ActivationSpec(ErfDual), dense))
     fused = activation_runs.fuse_activations(tree)
     assert fused.children == (dense, specs.ActivationSpec((ReluDual, ErfDual)), dense)
+
+
+def test_previous_spellings_warn_and_build_the_same_network():
+    with pytest.warns(DeprecationWarning, match="myrtle"):
+        old = nn.myrtle(5, "relu", channels=4)
+    assert old.kernel_fn.spec == nn.myrtle("relu", 5, channels=4).kernel_fn.spec
+    with pytest.warns(DeprecationWarning, match="integer key"):
+        dualcalc.features.fc("relu", 1, m=8, key=0)
+
+
+def test_fc_is_the_estimators_network():
+    """features.fc / nn.fc: depth hidden (Dense, activation) pairs and a Dense readout, the
+    network NeuralKernelRidge uses (learn.network.fc_network)."""
+    from dualcalc.learn.network import fc_network
+
+    expected = fc_network("gelu", 2, 1.5, 0.1).kernel_fn.spec
+    built = dualcalc.features.fc(
+        "gelu", 2, m=8, key=jax.random.PRNGKey(0), W_std=1.5, b_std=0.1
+    ).kernel_fn.spec
+    assert built == expected
+    kinds = [type(s) for s in expected.children]
+    assert kinds == [specs.DenseSpec, specs.ActivationSpec] * 2 + [specs.DenseSpec]
+    hidden = nn.fc("gelu", 2, readout=False).kernel_fn.spec.children
+    assert [type(s) for s in hidden] == [specs.DenseSpec, specs.ActivationSpec] * 2
