@@ -17,7 +17,8 @@ Neural Tangents runs in its own virtual environment (``benchmarks/neural_tangent
 builds it; ``--nt-python PATH`` points at any python with ``neural_tangents`` importable).
 Without one its columns say "n/a". Every measurement runs in a fresh subprocess, so the peak
 memory (max RSS) belongs to that computation alone. Both libraries compute the same blocks of
-``--fc-batch`` / ``--myrtle-batch`` points (upper triangle only, mirrored), float64.
+``--fc-batch`` / ``--myrtle-batch`` points (upper triangle only, mirrored), in each of
+``--dtypes`` (float64 and float32); each row also gets its floor (``floor_seconds``).
 
 The printed tables are also written to ``benchmarks/results/bench_networks.md`` and the times
 plotted to ``benchmarks/results/bench_networks.png``; ``--replot FILE`` redraws the plot from
@@ -33,13 +34,17 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SPEED_HEADER = "| computation | activation | dualcalc s | dualcalc MiB | NT s | NT MiB | agree |"
+SPEED_HEADER = (
+    "| computation | activation | dtype | dualcalc s | dualcalc MiB | NT s | NT MiB | agree "
+    "| floor s | dualcalc of floor | NT of floor |"
+)
 AGREEMENT_ACTIVATIONS = {  # dualcalc text -> Neural Tangents stax layer (name, args, kwargs)
     "relu": ("Relu", [], {}),
     "erf": ("Erf", [], {}),
@@ -56,7 +61,7 @@ import json, resource, sys, time
 import numpy as np
 spec = json.loads(sys.argv[1])
 import jax
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", spec.get("dtype", "float64") == "float64")
 if spec["lib"] == "nt":
     from neural_tangents import stax
     def act(name):
@@ -95,14 +100,14 @@ def network(spec):
             layers.append(stax.AvgPool((2, 2), strides=(2, 2)))
     return stax.serial(*layers, gap(), stax.Dense(10, W_std=w, b_std=b))
 
-x = np.load(spec["inputs"])
+x = np.load(spec["inputs"]).astype(spec.get("dtype", "float64"))
 kernel_fn = network(spec)[2]
 get = tuple(spec["get"])
 start = time.perf_counter()
 if spec["lib"] == "nt":
     fn = jax.jit(lambda a, b: kernel_fn(a, b, get))
     n, size = len(x), min(spec["batch"] or len(x), len(x))
-    out = {g: np.empty((n, n)) for g in get}
+    out = {g: np.empty((n, n), x.dtype) for g in get}
     for i in range(0, n, size):
         rows = np.resize(x[i:i + size], (size,) + x.shape[1:])  # pad by repeating real rows
         for j in range(i, n, size):
@@ -126,7 +131,11 @@ try:
     peak = float(hwm[0]) / 1024.0
 except (OSError, IndexError):
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-print(json.dumps({"seconds": seconds, "peak_mib": peak}))
+result = {"seconds": seconds, "peak_mib": peak}
+if spec.get("floor"):
+    from bench_networks import floor_seconds
+    result["floor_s"] = floor_seconds(spec, x)
+print(json.dumps(result))
 """
 
 
@@ -150,6 +159,7 @@ def run(python: str, lib: str, spec: dict, x: np.ndarray) -> tuple[dict, dict] |
         catalogue = os.path.join(tmp, "generated")
         shutil.copytree(HERE.parent / "generated", catalogue)
         env = dict(os.environ, JAX_PLATFORMS="cpu", DUALCALC_GENERATED=catalogue)
+        env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
         if spec.get("xla_flags"):
             env["XLA_FLAGS"] = spec["xla_flags"]
         proc = subprocess.run(
@@ -201,10 +211,11 @@ def agreement(nt: str | None, rng: np.random.Generator) -> None:
 
 
 def speed(nt: str | None, args: argparse.Namespace, rng: np.random.Generator) -> None:
-    """Time and peak memory, side by side, same inputs, same blocks."""
-    print("\n## Time and peak memory (float64, CPU, fresh process each, compile included)\n")
+    """Time and peak memory, side by side, same inputs, same blocks; the floor per row."""
+    print("\n## Time and peak memory (CPU, fresh process each, compile included)\n")
+    print(f"1-minute load average before: {os.getloadavg()[0]:.1f} (2 cores, shared).\n")
     print(SPEED_HEADER)
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     flat = rng.normal(size=(args.fc_n, args.fc_d)) / np.sqrt(args.fc_d)
     digits = _digits(args.digits_n)
     jobs = []
@@ -215,18 +226,105 @@ def speed(nt: str | None, args: argparse.Namespace, rng: np.random.Generator) ->
         spec = dict(kind="myrtle", activation=name, W_std=2.0**0.5, b_std=0.0)
         jobs.append((f"Myrtle-5 CNTK, {len(digits)} digits 8x8", spec, digits))
     for label, spec, x in jobs:
-        batch = args.fc_batch if spec["kind"] == "fc" else args.myrtle_batch
-        spec = dict(spec, get=["ntk"], batch=batch)
-        ours = run(sys.executable, "dualcalc", spec, x)
-        supported = spec["activation"] in AGREEMENT_ACTIVATIONS
-        theirs = run(nt, "nt", spec, x) if nt and supported else None
-        cells = [f"{ours[0]['seconds']:.1f}", f"{ours[0]['peak_mib']:.0f}"] if ours else ["-"] * 2
-        if theirs:
-            cells += [f"{theirs[0]['seconds']:.1f}", f"{theirs[0]['peak_mib']:.0f}"]
-            cells.append(f"{relative(ours[1]['ntk'], theirs[1]['ntk']):.0e}" if ours else "-")
-        else:
-            cells += ["n/a" if supported else "no kernel"] * 2 + ["-"]
-        print(f"| {label} | `{spec['activation']}` | " + " | ".join(cells) + " |")
+        for dtype in args.dtypes:
+            batch = args.fc_batch if spec["kind"] == "fc" else args.myrtle_batch
+            print(_speed_row(nt, label, dict(spec, get=["ntk"], batch=batch, dtype=dtype), x))
+    print(f"\n1-minute load average after: {os.getloadavg()[0]:.1f}")
+
+
+def _speed_row(nt: str | None, label: str, spec: dict, x: np.ndarray) -> str:
+    """One table row: both libraries on the same inputs, and the floor (see floor_seconds)."""
+    ours = run(sys.executable, "dualcalc", dict(spec, floor=True), x)
+    supported = spec["activation"] in AGREEMENT_ACTIVATIONS
+    theirs = run(nt, "nt", spec, x) if nt and supported else None
+    cells = [f"{ours[0]['seconds']:.1f}", f"{ours[0]['peak_mib']:.0f}"] if ours else ["-"] * 2
+    if theirs:
+        cells += [f"{theirs[0]['seconds']:.1f}", f"{theirs[0]['peak_mib']:.0f}"]
+        cells.append(f"{relative(ours[1]['ntk'], theirs[1]['ntk']):.0e}" if ours else "-")
+    else:
+        cells += ["n/a" if supported else "no kernel"] * 2 + ["-"]
+    floor = ours[0].get("floor_s") if ours else None
+    cells.append("-" if floor is None else f"{floor:.2g}")
+    for result in (ours, theirs):
+        fraction = floor / result[0]["seconds"] if floor and result else None
+        cells.append("-" if fraction is None else f"{fraction:.2g}")
+    return f"| {label} | `{spec['activation']}` | {spec['dtype']} | " + " | ".join(cells) + " |"
+
+
+#: Myrtle-5's convolutions: (spatial size of the 8 x 8 digits at that stage, count).
+MYRTLE_STAGES = ((8, 2), (4, 1), (2, 1))
+
+
+def floor_seconds(spec: dict, x: np.ndarray) -> float:
+    """The least time the computation can take on this machine (run in the child process).
+
+    Work: the upper blocks actually computed (``spec["batch"]``), per entry the Gram product
+    (2 d flops; FC) and per layer the flops of the activation's printed K and K' (XLA's cost
+    analysis of the generated nngp and dnngp on a vector, guards included) plus the affine
+    updates; a CNTK adds per pixel pair the separable 3 x 3 window sums of K and Theta.
+    Rates measured here: a GEMM for the Gram product, a long fused elementwise polynomial
+    for the rest (the machine's vector throughput, bandwidth not binding at these sizes).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from dualcalc import load
+
+    n = len(x)
+    size = min(spec["batch"] or n, n)
+    blocks = sum(1 for i in range(0, n, size) for _ in range(i, n, size))
+    entries = blocks * size * size
+    module = load(spec["activation"])
+    probe = jnp.linspace(0.1, 0.9, 1 << 16, dtype=x.dtype)
+    pair = jax.jit(lambda c: (module.nngp(1.0, 1.0, c), module.dnngp(1.0, 1.0, c)))
+    cost = pair.lower(probe).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    per_pair = cost["flops"] / probe.size + 6  # + affine K, Theta updates
+    if spec["kind"] == "fc":
+        gram = entries * 2.0 * x.shape[1]
+        other = entries * spec["depth"] * per_pair
+    else:
+        gram = entries * 2.0 * x.shape[-1] * x.shape[1] ** 4
+        window_sums = 2 * 2 * 3 * 2  # K and Theta, 2 axes, 3 taps, multiply-add
+        other = entries * sum(c * s**4 * (per_pair + window_sums) for s, c in MYRTLE_STAGES)
+    return gram / _gemm_rate(x.dtype) + other / _vector_rate(x.dtype)
+
+
+def _best(fn, args, repeats: int = 5) -> float:
+    """Least wall time of fn(*args) over a few runs (compiled and warmed up first)."""
+    import jax
+
+    jax.block_until_ready(fn(*args))
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _gemm_rate(dtype) -> float:
+    """flop/s of a 2000 x 256 x 2000 matrix product (the Gram product of one FC block)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jnp.ones((2000, 256), dtype)
+    return 2 * 2000 * 256 * 2000 / _best(jax.jit(lambda u: u @ u.T), (a,))
+
+
+def _vector_rate(dtype, steps: int = 64) -> float:
+    """flop/s of a fused elementwise Horner polynomial (2 flops per step) on 2^20 entries."""
+    import jax
+    import jax.numpy as jnp
+
+    def horner(u):
+        acc = u
+        for k in range(steps):
+            acc = acc * u + (0.5 + k / steps)
+        return acc
+
+    a = jnp.linspace(0.0, 1.0, 1 << 20, dtype=dtype)
+    return 2 * steps * a.size / _best(jax.jit(horner), (a,))
 
 
 #: AVX2 code for both forms: the implicitly padded float64 convolution can fault on AVX-512.
@@ -274,10 +372,10 @@ def speed_rows(markdown: str) -> list[tuple[str, float | None, float | None]]:
     rows = []
     for line in lines[lines.index(SPEED_HEADER) + 2 :]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 7:
+        if len(cells) != 11:
             break
-        label = f"{cells[0]}\n{cells[1].strip('`')}"
-        rows.append((label, seconds(cells[2]), seconds(cells[4])))
+        label = f"{cells[0]}\n{cells[1].strip('`')}, {cells[2]}"
+        rows.append((label, seconds(cells[3]), seconds(cells[5])))
     return rows
 
 
@@ -297,7 +395,7 @@ def plot(rows: list[tuple[str, float | None, float | None]], path: Path) -> None
     ax.set_yticks(y, [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("log")
-    ax.set_xlabel("seconds, log scale (float64, CPU, compile included)")
+    ax.set_xlabel("seconds, log scale (CPU, compile included)")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -336,6 +434,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--myrtle-batch", type=int, default=64, help="Myrtle block size")
     parser.add_argument("--fc-activations", nargs="+", default=["relu", "gelu", "tanh"])
     parser.add_argument("--myrtle-activations", nargs="+", default=["relu", "tanh"])
+    parser.add_argument("--dtypes", nargs="+", default=["float64", "float32"])
     parser.add_argument("--nt-python", default=None, help="python with neural_tangents")
     parser.add_argument("--no-nt", action="store_true", help="skip Neural Tangents")
     parser.add_argument("--skip-agreement", action="store_true")
