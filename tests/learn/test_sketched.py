@@ -72,7 +72,7 @@ def test_depth_zero_features_are_exact_and_equal_the_exact_ridge(kernel, b_std):
     """No activation: the features are the readout's exact ones ([W x / sqrt(d), b] zero-padded
     to m), so primal ridge on them is the exact kernel ridge (push-through identity); the two
     solves differ by rounding, cond(K + alpha I) eps."""
-    params = dict(depth=0, kernel=kernel, W_std=1.3, b_std=b_std)
+    params = dict(depth=0, get=kernel, W_std=1.3, b_std=b_std)
     sketched = SketchedKernelRidge("relu", n_components=16, alpha=0.05, **params).fit(X, Y)
     exact = NeuralKernelRidge("relu", alpha=0.05, **params).fit(X, Y)
     np.testing.assert_allclose(sketched.predict(X_NEW), exact.predict(X_NEW), rtol=1e-10)
@@ -115,7 +115,7 @@ def test_one_hidden_layer_features_are_unbiased_for_the_exact_estimators_network
         grams = []
         for state in range(states):
             transformer = NeuralKernelFeatures(
-                activation, 1, kernel, n_components=64, degree=degree, W_std=w_std,
+                activation, 1, get=kernel, n_components=64, degree=degree, W_std=w_std,
                 b_std=b_std, random_state=state,
             )  # fmt: skip
             f = transformer.fit_transform(x)
@@ -247,7 +247,7 @@ def test_bad_data_gets_sklearn_errors():
         (dict(degree=0), "degree must be a positive integer"),
         (dict(method="magic"), "method must be one of"),
         (dict(method="arccos", activation="gelu"), "ReLU only"),
-        (dict(kernel="cntk"), "kernel must be 'nngp' or 'ntk'"),
+        (dict(get="cntk"), "get must be 'nngp' or 'ntk'"),
         (dict(depth=-1), "depth must be an integer >= 0"),
         (dict(alpha=0.0), "alpha must be finite and > 0"),
         (dict(batch_size=0), "batch_size must be a positive integer"),
