@@ -212,7 +212,7 @@ def test_float32_inputs_use_the_same_sketch_rounded():
     f32 = NeuralKernelFeatures(**SKETCH, random_state=1).fit(x32)
     a, b = f64.transform(X), f32.transform(x32)
     new64, new32 = f64.transform(X_NEW), f32.transform(X_NEW.astype(np.float32))
-    assert b.dtype == np.float64 and np.all(np.isfinite(b))
+    assert b.dtype == np.float32 and np.all(np.isfinite(b))  # dtype of X
     assert np.max(np.abs(a - b)) <= 2.0**-13 * np.max(np.abs(a))
     m64 = SketchedKernelRidge(**SKETCH, alpha=0.1, random_state=1).fit(X, Y)
     m32 = SketchedKernelRidge(**SKETCH, alpha=0.1, random_state=1).fit(x32, Y)
