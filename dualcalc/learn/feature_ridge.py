@@ -152,10 +152,11 @@ class FeatureRidge(RegressorMixin, _StreamingFeatures):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """featurizer_(X) @ coef_, batch by batch."""
+        """featurizer_(X) @ coef_, batch by batch, in X's float dtype."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return streaming.predict(self.featurizer_, self.coef_, X, **self._stream_options(True))
+        out = streaming.predict(self.featurizer_, self.coef_, X, **self._stream_options(True))
+        return out.astype(X.dtype, copy=False)  # accumulated in float64, returned in X's dtype
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelBinarizer
@@ -59,9 +60,11 @@ class _NeuralKernelModel(BaseEstimator):
             self.activation, self.depth, estimator_get(self), self.W_std, self.b_std
         )
         network = fc_network(activation, depth, w_std, b_std, check_readout(self.readout))
-        return kernel_matrix(network, x1, x2, get, check_batch_size(self.batch_size))
+        with jax.enable_x64(True):  # float64 kernels whatever the caller's JAX mode
+            return kernel_matrix(network, x1, x2, get, check_batch_size(self.batch_size))
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
+        X = X.astype(np.float64)
         fit = fit_ridge(self._kernel(X, None), targets, self.alpha)
         self.X_fit_ = X
         self.dual_coef_ = fit.dual_coef
@@ -73,8 +76,9 @@ class _NeuralKernelModel(BaseEstimator):
 
     def _raw_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._kernel(X, self.X_fit_) @ self.dual_coef_
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        scores = self._kernel(X.astype(np.float64), self.X_fit_) @ self.dual_coef_
+        return scores.astype(X.dtype, copy=False)  # computed in float64, returned in X's dtype
 
 
 class NeuralKernelRidge(RegressorMixin, _NeuralKernelModel):
@@ -140,12 +144,14 @@ class NeuralKernelRidge(RegressorMixin, _NeuralKernelModel):
 
     def fit(self, X: Any, y: Any) -> NeuralKernelRidge:
         """Fit on X of shape (n_samples, n_features) and y of shape (n_samples[, n_targets])."""
-        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        X, y = validate_data(
+            self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True
+        )
         self._fit_targets(X, np.asarray(y, dtype=np.float64))
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """K(X, X_fit_) dual_coef_: shape (n,) or (n, n_targets), like y."""
+        """K(X, X_fit_) dual_coef_: shape (n,) or (n, n_targets), like y; X's float dtype."""
         return self._raw_predict(X)
 
     def __sklearn_tags__(self):
@@ -205,7 +211,7 @@ class NeuralKernelClassifier(ClassifierMixin, _NeuralKernelModel):
 
     def fit(self, X: Any, y: Any) -> NeuralKernelClassifier:
         """Fit on X of shape (n_samples, n_features) and class labels y of shape (n_samples,)."""
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
         targets = binarizer.fit_transform(y).astype(np.float64)

@@ -171,7 +171,7 @@ def test_float32_inputs_are_accumulated_in_float64():
     # identity features of float32 inputs are exact in float64: same as the rounded inputs
     rounded = Ridge(alpha=0.3, fit_intercept=False).fit(x32.astype(np.float64), Y)
     np.testing.assert_allclose(model.coef_, rounded.coef_.T, rtol=1e-10, atol=1e-13)
-    assert model.coef_.dtype == np.float64 and model.predict(x32).dtype == np.float64
+    assert model.coef_.dtype == np.float64 and model.predict(x32).dtype == np.float32
 
 
 def test_progress_bar_only_when_asked(capsys):
