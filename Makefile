@@ -4,8 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test lint generate bench clean
+.PHONY: demo test lint docs generate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +20,10 @@ $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@ $(RUN_STAMP)
 
+$(DOCS_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $@ $(RUN_STAMP)
+
 demo: $(RUN_STAMP)
 	$(BIN)/dualcalc derive gelu
 
@@ -28,8 +33,14 @@ lint: $(DEV_STAMP)
 test: lint
 	$(BIN)/python -m pytest -n 2
 
+# The API reference site into docs/_build/html, warnings as errors; then every example runs
+# (sphinx-build -b doctest). Notebooks are shown as committed, never executed.
+docs: $(DOCS_STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(BIN)/sphinx-build -W --keep-going -q -b doctest docs docs/_build/doctest
+
 generate: $(RUN_STAMP)
 	$(BIN)/dualcalc generate --all
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis docs/_build docs/notebooks

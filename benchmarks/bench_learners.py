@@ -79,7 +79,7 @@ def exact_rows(name: str, depth: int) -> list[tuple[str, list[str]]]:
     for kernel in KERNELS:
         cells = []
         for activation in ACTIVATIONS:
-            model = estimator(activation, depth=depth, kernel=kernel, alpha=ALPHAS)
+            model = estimator(activation, depth=depth, get=kernel, alpha=ALPHAS)
             value, alpha, seconds = score(model, data)
             cells.append(f"{value:.3f} ({seconds:.0f} s)")
             print(f"{name} {kernel} {activation}: {value:.4f} alpha={alpha:.2g} {seconds:.1f}s")

@@ -131,7 +131,7 @@ def nmse(prediction: np.ndarray, y: np.ndarray) -> float:
 def make_model(spec: dict[str, Any]) -> Any:
     from dualcalc.sklearn import NeuralKernelRidge, SketchedKernelRidge
 
-    common = dict(activation=spec["activation"], depth=2, kernel="ntk", alpha=spec["alpha"])
+    common = dict(activation=spec["activation"], depth=2, get="ntk", alpha=spec["alpha"])
     if spec["kind"] == "exact":
         return NeuralKernelRidge(**common, batch_size=2000)
     return SketchedKernelRidge(

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from dualcalc.learn import streaming
 from dualcalc.learn.network import check_batch_size
+from dualcalc.learn.renamed import estimator_progress
 from dualcalc.learn.ridge_path import check_alphas
 
 
@@ -57,7 +58,7 @@ class _StreamingFeatures(BaseEstimator):
         return dict(
             batch_size=check_batch_size(self.batch_size),
             mesh=self._mesh(local),
-            verbose=self.verbose,
+            progress=estimator_progress(self),
         )
 
 
@@ -81,8 +82,11 @@ class FeatureRidge(RegressorMixin, _StreamingFeatures):
         Shard batches over the first n devices (None: all devices of every process).
     random_state : int, RandomState instance or None, default=None
         Passed to make_featurizer as a RandomState.
-    verbose : int, default=0
-        0 silences the progress bars.
+    progress : bool or None, default=False
+        Progress bars over the batches (None: only on a terminal).
+    verbose : int or None, default=None
+        Deprecated spelling of ``progress`` (``progress=bool(verbose)``, with a
+        DeprecationWarning at fit).
 
     Attributes
     ----------
@@ -112,17 +116,20 @@ class FeatureRidge(RegressorMixin, _StreamingFeatures):
     def __init__(
         self,
         make_featurizer: Any = None,
+        *,
         alpha: Any = 1.0,
         batch_size: int = 1024,
         n_devices: int | None = None,
         random_state: Any = None,
-        verbose: int = 0,
+        progress: bool | None = False,
+        verbose: int | None = None,
     ):
         self.make_featurizer = make_featurizer
         self.alpha = alpha
         self.batch_size = batch_size
         self.n_devices = n_devices
         self.random_state = random_state
+        self.progress = progress
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any) -> FeatureRidge:
@@ -145,10 +152,11 @@ class FeatureRidge(RegressorMixin, _StreamingFeatures):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """featurizer_(X) @ coef_, batch by batch."""
+        """featurizer_(X) @ coef_, batch by batch, in X's float dtype."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return streaming.predict(self.featurizer_, self.coef_, X, **self._stream_options(True))
+        out = streaming.predict(self.featurizer_, self.coef_, X, **self._stream_options(True))
+        return out.astype(X.dtype, copy=False)  # accumulated in float64, returned in X's dtype
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -166,7 +174,9 @@ class FeatureTransformer(TransformerMixin, _StreamingFeatures):
     batch_size : int, default=1024
     n_devices : int or None, default=None
     random_state : int, RandomState instance or None, default=None
-    verbose : int, default=0
+    progress : bool or None, default=False
+    verbose : int or None, default=None
+        Deprecated spelling of ``progress``.
 
     Attributes
     ----------
@@ -184,15 +194,18 @@ class FeatureTransformer(TransformerMixin, _StreamingFeatures):
     def __init__(
         self,
         make_featurizer: Any = None,
+        *,
         batch_size: int = 1024,
         n_devices: int | None = None,
         random_state: Any = None,
-        verbose: int = 0,
+        progress: bool | None = False,
+        verbose: int | None = None,
     ):
         self.make_featurizer = make_featurizer
         self.batch_size = batch_size
         self.n_devices = n_devices
         self.random_state = random_state
+        self.progress = progress
         self.verbose = verbose
 
     def fit(self, X: Any, y: Any = None) -> FeatureTransformer:
@@ -203,7 +216,13 @@ class FeatureTransformer(TransformerMixin, _StreamingFeatures):
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """featurizer_(X), batch by batch: (n_samples, n_features_out) float64."""
+        """featurizer_(X), batch by batch: (n_samples, n_features_out) in the dtype of X."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return streaming.transform(self.featurizer_, X, **self._stream_options(True))
+        features = streaming.transform(self.featurizer_, X, **self._stream_options(True))
+        return features.astype(X.dtype, copy=False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

@@ -21,35 +21,50 @@ from dualcalc.runtime.kernel_state import input_state
 from dualcalc.runtime.specs import ActivationSpec, DenseSpec, SerialSpec
 
 
-def fc_spec(module: Any, depth: int, w_std: Any, b_std: Any) -> SerialSpec:
-    """depth x (Dense, activation) + Dense readout, W_std and b_std possibly traced."""
+def fc_spec(module: Any, depth: int, w_std: Any, b_std: Any, readout: bool = True) -> SerialSpec:
+    """depth x (Dense, activation) [+ Dense readout], W_std and b_std possibly traced."""
     dense = DenseSpec(1, w_std, b_std)
-    return SerialSpec((dense, ActivationSpec(module)) * depth + (dense,))
+    return SerialSpec((dense, ActivationSpec(module)) * depth + ((dense,) if readout else ()))
 
 
 def fc_kernel(
-    x1: Any, x2: Any, same: Any, w_std: Any, b_std: Any, module: Any, depth: int, kernel: str
+    x1: Any,
+    x2: Any,
+    same: Any,
+    w_std: Any,
+    b_std: Any,
+    module: Any,
+    depth: int,
+    kernel: str,
+    readout: bool = True,
 ) -> Any:
-    """NNGP or NTK of depth x (Dense, activation) + Dense readout, for traced W_std and b_std."""
+    """NNGP or NTK of depth x (Dense, activation) [+ Dense readout], traced W_std and b_std."""
     state = input_state(x1, x2, kernel == "ntk", same)
-    state = flush(kernel_rule(fc_spec(module, depth, w_std, b_std), state))
+    state = flush(kernel_rule(fc_spec(module, depth, w_std, b_std, readout), state))
     return state.ntk if kernel == "ntk" else state.nngp
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_kernel(activation: str, depth: int, kernel: str) -> Callable[..., Any]:
+def compiled_kernel(
+    activation: str, depth: int, kernel: str, readout: bool = True
+) -> Callable[..., Any]:
     """jit of (x1, x2, same, w_std, b_std) -> K."""
     module = resolve(activation)
-    return jax.jit(functools.partial(fc_kernel, module=module, depth=depth, kernel=kernel))
+    kernel_fn = functools.partial(
+        fc_kernel, module=module, depth=depth, kernel=kernel, readout=readout
+    )
+    return jax.jit(kernel_fn)
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_gradient(activation: str, depth: int, kernel: str) -> Callable[..., Any]:
+def compiled_gradient(
+    activation: str, depth: int, kernel: str, readout: bool = True
+) -> Callable[..., Any]:
     """jit of (x, [W_std, b_std]) -> (K(x, x), dK/d[W_std, b_std] of shape (n, n, 2)), jacfwd."""
     module = resolve(activation)
 
     def with_value(params: Any, x: Any) -> tuple[Any, Any]:
-        k = fc_kernel(x, x, True, params[0], params[1], module, depth, kernel)
+        k = fc_kernel(x, x, True, params[0], params[1], module, depth, kernel, readout)
         return k, k
 
     def value_and_jacobian(x: Any, params: Any) -> tuple[Any, Any]:
@@ -60,12 +75,15 @@ def compiled_gradient(activation: str, depth: int, kernel: str) -> Callable[...,
 
 
 @functools.lru_cache(maxsize=64)
-def compiled_diagonal(activation: str, depth: int, kernel: str) -> Callable[..., Any]:
+def compiled_diagonal(
+    activation: str, depth: int, kernel: str, readout: bool = True
+) -> Callable[..., Any]:
     """jit of (x, w_std, b_std) -> K(x_i, x_i) for every row, each point paired with itself."""
     module = resolve(activation)
 
     def one(row: Any, w_std: Any, b_std: Any) -> Any:
         point = row[None]
-        return fc_kernel(point, point, True, w_std, b_std, module, depth, kernel)[0, 0]
+        k = fc_kernel(point, point, True, w_std, b_std, module, depth, kernel, readout)
+        return k[0, 0]
 
     return jax.jit(jax.vmap(one, in_axes=(0, None, None)))

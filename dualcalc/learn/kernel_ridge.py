@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.preprocessing import LabelBinarizer
@@ -19,9 +20,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from dualcalc.learn.network import (
     check_batch_size,
     check_network_params,
+    check_readout,
     fc_network,
     kernel_matrix,
 )
+from dualcalc.learn.renamed import estimator_get
 from dualcalc.learn.ridge_path import fit_ridge
 
 
@@ -32,29 +35,36 @@ class _NeuralKernelModel(BaseEstimator):
         self,
         activation: str = "relu",
         depth: int = 2,
-        kernel: str = "ntk",
+        kernel: str | None = None,
+        *,
+        get: str = "ntk",
         alpha: Any = 1.0,
         W_std: float = 1.0,
         b_std: float = 0.0,
+        readout: bool = True,
         batch_size: int = 256,
     ):
         self.activation = activation
         self.depth = depth
         self.kernel = kernel
+        self.get = get
         self.alpha = alpha
         self.W_std = W_std
         self.b_std = b_std
+        self.readout = readout
         self.batch_size = batch_size
 
     def _kernel(self, x1: np.ndarray, x2: np.ndarray | None) -> np.ndarray:
         """K(x1, x2) of this estimator's network (x2=None: the symmetric K(x1, x1))."""
-        activation, depth, kernel, w_std, b_std = check_network_params(
-            self.activation, self.depth, self.kernel, self.W_std, self.b_std
+        activation, depth, get, w_std, b_std = check_network_params(
+            self.activation, self.depth, estimator_get(self), self.W_std, self.b_std
         )
-        network = fc_network(activation, depth, w_std, b_std)
-        return kernel_matrix(network, x1, x2, kernel, check_batch_size(self.batch_size))
+        network = fc_network(activation, depth, w_std, b_std, check_readout(self.readout))
+        with jax.enable_x64(True):  # float64 kernels whatever the caller's JAX mode
+            return kernel_matrix(network, x1, x2, get, check_batch_size(self.batch_size))
 
     def _fit_targets(self, X: np.ndarray, targets: np.ndarray) -> None:
+        X = X.astype(np.float64)
         fit = fit_ridge(self._kernel(X, None), targets, self.alpha)
         self.X_fit_ = X
         self.dual_coef_ = fit.dual_coef
@@ -66,17 +76,19 @@ class _NeuralKernelModel(BaseEstimator):
 
     def _raw_predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64)
-        return self._kernel(X, self.X_fit_) @ self.dual_coef_
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        scores = self._kernel(X.astype(np.float64), self.X_fit_) @ self.dual_coef_
+        return scores.astype(X.dtype, copy=False)  # computed in float64, returned in X's dtype
 
 
 class NeuralKernelRidge(RegressorMixin, _NeuralKernelModel):
     """Kernel ridge regression with the exact NNGP / NTK of a fully connected network.
 
     The network is ``serial(*[Dense(w, W_std, b_std), Activation(activation)] * depth,
-    Dense(1, W_std, b_std))`` in the NTK parameterisation; its kernels do not depend on the
-    widths. Predictions are f(x) = K(x, X) (K(X, X) + alpha I)^-1 y, one kernel shared by all
-    outputs. No intercept is fitted.
+    Dense(1, W_std, b_std))`` in the NTK parameterisation (the readout ``Dense`` only with
+    ``readout=True``); its kernels do not depend on the widths. Predictions are
+    f(x) = K(x, X) (K(X, X) + alpha I)^-1 y, one kernel shared by all outputs. No intercept is
+    fitted.
 
     Parameters
     ----------
@@ -84,15 +96,19 @@ class NeuralKernelRidge(RegressorMixin, _NeuralKernelModel):
         Any activation text of dualcalc's language ("gelu", "tanh", "x*exp(-x**2/2)", ...).
     depth : int, default=2
         Number of hidden (Dense, Activation) pairs.
-    kernel : {"ntk", "nngp"}, default="ntk"
+    kernel : {"ntk", "nngp"} or None, default=None
+        Deprecated spelling of ``get`` (honoured with a DeprecationWarning at fit).
+    get : {"ntk", "nngp"}, default="ntk"
         Neural tangent kernel (a trained infinite network) or NNGP (a Bayesian one).
     alpha : float or array-like of shape (n_alphas,), default=1.0
         Ridge, in absolute units of the kernel. A 1-D grid is resolved by exact leave-one-out
         error from one eigendecomposition of K(X, X).
     W_std, b_std : float, default=1.0, 0.0
         Weight and bias standard deviations of every Dense layer.
+    readout : bool, default=True
+        End on a Dense(1) readout layer; False ends on the last activation.
     batch_size : int, default=256
-        Points per kernel block (memory per block ~ batch_size^2).
+        Rows per kernel block (points of each side; memory per block ~ batch_size^2).
 
     Attributes
     ----------
@@ -128,12 +144,14 @@ class NeuralKernelRidge(RegressorMixin, _NeuralKernelModel):
 
     def fit(self, X: Any, y: Any) -> NeuralKernelRidge:
         """Fit on X of shape (n_samples, n_features) and y of shape (n_samples[, n_targets])."""
-        X, y = validate_data(self, X, y, dtype=np.float64, multi_output=True, y_numeric=True)
+        X, y = validate_data(
+            self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True
+        )
         self._fit_targets(X, np.asarray(y, dtype=np.float64))
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """K(X, X_fit_) dual_coef_: shape (n,) or (n, n_targets), like y."""
+        """K(X, X_fit_) dual_coef_: shape (n,) or (n, n_targets), like y; X's float dtype."""
         return self._raw_predict(X)
 
     def __sklearn_tags__(self):
@@ -153,10 +171,13 @@ class NeuralKernelClassifier(ClassifierMixin, _NeuralKernelModel):
     ----------
     activation : str, default="relu"
     depth : int, default=2
-    kernel : {"ntk", "nngp"}, default="ntk"
+    kernel : {"ntk", "nngp"} or None, default=None
+        Deprecated spelling of ``get``.
+    get : {"ntk", "nngp"}, default="ntk"
     alpha : float or array-like of shape (n_alphas,), default=1.0
         A grid is resolved by the leave-one-out squared error on the +-1 targets.
     W_std, b_std : float, default=1.0, 0.0
+    readout : bool, default=True
     batch_size : int, default=256
         See ``NeuralKernelRidge``.
 
@@ -190,7 +211,7 @@ class NeuralKernelClassifier(ClassifierMixin, _NeuralKernelModel):
 
     def fit(self, X: Any, y: Any) -> NeuralKernelClassifier:
         """Fit on X of shape (n_samples, n_features) and class labels y of shape (n_samples,)."""
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         binarizer = LabelBinarizer(pos_label=1, neg_label=-1)
         targets = binarizer.fit_transform(y).astype(np.float64)

@@ -27,9 +27,13 @@ MIN_BLOCK = 64
 
 
 @functools.lru_cache(maxsize=64)
-def fc_network(activation: str, depth: int, W_std: float, b_std: float) -> nn.Layer:
-    """depth x (Dense, Activation) then a Dense(1) readout, Neural Tangents parameterisation."""
-    return nn.fc(activation, depth, W_std=W_std, b_std=b_std, width=HIDDEN_WIDTH)
+def fc_network(
+    activation: str, depth: int, W_std: float, b_std: float, readout: bool = True
+) -> nn.Layer:
+    """depth x (Dense, Activation), then a Dense(1) readout if asked, NTK parameterisation."""
+    return nn.fc(
+        activation, depth, readout=readout, W_std=W_std, b_std=b_std, width=HIDDEN_WIDTH
+    )
 
 
 def kernel_matrix(
@@ -43,7 +47,7 @@ def kernel_matrix(
 
 
 def check_network_params(
-    activation: Any, depth: Any, kernel: Any, W_std: Any, b_std: Any
+    activation: Any, depth: Any, get: Any, W_std: Any, b_std: Any
 ) -> tuple[str, int, str, float, float]:
     """The network hyperparameters, checked (ValueError naming the parameter otherwise)."""
     if not isinstance(activation, str) or not activation.strip():
@@ -53,9 +57,9 @@ def check_network_params(
         )
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
         raise ValueError(f"depth must be an integer >= 0 (hidden layers), got {depth!r}")
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be 'nngp' or 'ntk', got {kernel!r}")
-    return activation, int(depth), kernel, check_std(W_std, "W_std"), check_std(b_std, "b_std")
+    if get not in KERNELS:
+        raise ValueError(f"get must be 'nngp' or 'ntk', got {get!r}")
+    return activation, int(depth), get, check_std(W_std, "W_std"), check_std(b_std, "b_std")
 
 
 def check_std(value: Any, name: str) -> float:
@@ -65,6 +69,13 @@ def check_std(value: Any, name: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
     return float(value)
+
+
+def check_readout(readout: Any) -> bool:
+    """True or False (a numpy bool too): whether the network ends on a Dense readout."""
+    if not isinstance(readout, (bool, np.bool_)):
+        raise ValueError(f"readout must be True or False, got {readout!r}")
+    return bool(readout)
 
 
 def check_batch_size(batch_size: Any) -> int:

@@ -15,7 +15,8 @@ phi(l, tau) = (1 - exp(-l tau / N)) / l (tau / N at l = 0), following Neural Tan
 "nngp" is the NNGP posterior (training of the readout alone; t = inf: the Bayesian posterior);
 "ntk" the ensemble of infinitely wide networks trained in full (Jacot et al. 2018, Lee et al.
 2019). t = 0 gives the prior, t = inf kernel ridge with ridge diag_reg. One eigendecomposition
-per kernel serves every t and every test set; all linear algebra is float64 numpy.
+per kernel serves every t and every test set; all linear algebra is float64 numpy, and the
+results come back in the kernels' dtype (float32 kernels: float32 predictions).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ def gradient_descent_mse_ensemble(
     kernel_fn: Callable[..., Any],
     x_train: Any,
     y_train: Any,
-    diag_reg: float = 0.0,
     *,
+    diag_reg: float = 0.0,
     learning_rate: float = 1.0,
     diag_reg_absolute_scale: bool = False,
     **kernel_fn_kwargs: Any,
@@ -105,11 +106,14 @@ def gradient_descent_mse_ensemble(
     flat_y = y.reshape(len(y), -1)
     train_kernels: dict[str, np.ndarray] = {}
     spectra: dict[str, Spectrum] = {}
+    out_dtype: list[np.dtype] = []  # the kernels' float dtype: predictions come back in it
 
     def train_kernel(names: tuple[str, ...]) -> dict[str, np.ndarray]:
         missing = tuple(n for n in names if n not in train_kernels)
         if missing:
             found = kernel_fn(x_train, None, get=missing, **kernel_fn_kwargs)
+            if not out_dtype:
+                out_dtype.append(np.result_type(np.asarray(found[0]).dtype, np.float32))
             train_kernels.update(zip(missing, (_as_matrix(k) for k in found), strict=True))
         return {n: train_kernels[n] for n in names}
 
@@ -141,7 +145,7 @@ def gradient_descent_mse_ensemble(
                 mean = _train_mean(spec, flat_y, times, normalisation)
             else:
                 mean = _test_mean(spec, k_td[name], flat_y, times, normalisation)
-            mean = mean.reshape(times.shape + mean.shape[1:2] + y.shape[1:])
+            mean = mean.reshape(times.shape + mean.shape[1:2] + y.shape[1:]).astype(out_dtype[0])
             if not compute_cov:
                 results.append(mean)
                 continue
@@ -149,7 +153,8 @@ def gradient_descent_mse_ensemble(
                 cov = _train_cov(name, spec, k_dd.get("nngp"), times, normalisation)
             else:
                 cov = _test_cov(name, spec, k_dd, k_td, k_tt, times, normalisation)
-            results.append(Gaussian(mean, cov.reshape(times.shape + cov.shape[1:])))
+            cov = cov.reshape(times.shape + cov.shape[1:]).astype(out_dtype[0])
+            results.append(Gaussian(mean, cov))
         return results[0] if isinstance(get, str) else tuple(results)
 
     return predict_fn

@@ -26,7 +26,13 @@ from sklearn.base import ClassNamePrefixFeaturesOutMixin
 from dualcalc import features
 from dualcalc.features import METHODS, FeatureMap
 from dualcalc.learn.feature_ridge import FeatureRidge, FeatureTransformer
-from dualcalc.learn.network import check_batch_size, check_network_params, fc_network
+from dualcalc.learn.network import (
+    check_batch_size,
+    check_network_params,
+    check_readout,
+    fc_network,
+)
+from dualcalc.learn.renamed import estimator_get
 
 #: Rows per batch when NeuralKernelFeatures is given batch_size=None.
 DEFAULT_BATCH = 1024
@@ -43,6 +49,7 @@ class FCSketch:
     n_components: int
     method: str = "polysketch"
     degree: int | None = None
+    readout: bool = True
 
     def feature_map(self) -> FeatureMap:
         """``features.sketch(fc_network(...))``, built once per description."""
@@ -51,7 +58,9 @@ class FCSketch:
 
 @functools.lru_cache(maxsize=32)
 def _fc_feature_map(sketch: FCSketch) -> FeatureMap:
-    network = fc_network(sketch.activation, sketch.depth, sketch.W_std, sketch.b_std)
+    network = fc_network(
+        sketch.activation, sketch.depth, sketch.W_std, sketch.b_std, sketch.readout
+    )
     # the map's own key is never used: every draw passes its key explicitly
     return features.sketch(
         network, sketch.n_components, jax.random.PRNGKey(0), sketch.method, sketch.degree
@@ -109,19 +118,25 @@ class _SketchedNetwork:
     """The featurizer of the estimators' parameters, drawn at fit (shared by both classes)."""
 
     def _sketch(self) -> FCSketch:
-        activation, depth, kernel, w_std, b_std = check_network_params(
-            self.activation, self.depth, self.kernel, self.W_std, self.b_std
+        activation, depth, _, w_std, b_std = check_network_params(
+            self.activation, self.depth, self._get(), self.W_std, self.b_std
         )
         n_components = _positive_int(self.n_components, "n_components")
         degree = None if self.degree is None else _positive_int(self.degree, "degree")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        return FCSketch(activation, depth, w_std, b_std, n_components, self.method, degree)
+        readout = check_readout(self.readout)
+        return FCSketch(
+            activation, depth, w_std, b_std, n_components, self.method, degree, readout
+        )
+
+    def _get(self) -> str:
+        return estimator_get(self)
 
     def _make_featurizer(self, X: np.ndarray, random_state: np.random.RandomState) -> Any:
         sketch = self._sketch()
         key = jax.random.PRNGKey(random_state.randint(np.iinfo(np.int32).max))
-        return sketched_featurizer(sketch, key, (X.shape[1],), X.dtype, self.kernel)
+        return sketched_featurizer(sketch, key, (X.shape[1],), X.dtype, self._get())
 
 
 class SketchedKernelRidge(_SketchedNetwork, FeatureRidge):
@@ -140,7 +155,9 @@ class SketchedKernelRidge(_SketchedNetwork, FeatureRidge):
         Any activation text of dualcalc's language.
     depth : int, default=2
         Number of hidden (Dense, Activation) pairs.
-    kernel : {"ntk", "nngp"}, default="ntk"
+    kernel : {"ntk", "nngp"} or None, default=None
+        Deprecated spelling of ``get`` (honoured with a DeprecationWarning at fit).
+    get : {"ntk", "nngp"}, default="ntk"
     n_components : int, default=2048
         Feature width m.
     degree : int or None, default=None
@@ -148,6 +165,8 @@ class SketchedKernelRidge(_SketchedNetwork, FeatureRidge):
         the tail bound, ``dualcalc.features.degree``).
     W_std, b_std : float, default=1.0, 0.0
         Weight and bias standard deviations of every Dense layer.
+    readout : bool, default=True
+        End on a Dense readout layer; False ends on the last activation.
     method : {"polysketch", "random", "arccos", "leverage"}, default="polysketch"
         Sketch of each activation (see ``dualcalc.features.sketch``; the last two: ReLU only).
     alpha : float or array-like of shape (n_alphas,), default=1.0
@@ -159,8 +178,10 @@ class SketchedKernelRidge(_SketchedNetwork, FeatureRidge):
         Shard batches over the first n devices (None: all).
     random_state : int, RandomState instance or None, default=None
         Seeds the sketch's draws.
-    verbose : int, default=0
-        0 silences the progress bars.
+    progress : bool or None, default=False
+        Progress bars over the batches (None: only on a terminal).
+    verbose : int or None, default=None
+        Deprecated spelling of ``progress``.
 
     Attributes
     ----------
@@ -194,30 +215,37 @@ class SketchedKernelRidge(_SketchedNetwork, FeatureRidge):
         self,
         activation: str = "relu",
         depth: int = 2,
-        kernel: str = "ntk",
+        kernel: str | None = None,
+        *,
+        get: str = "ntk",
         n_components: int = 2048,
         degree: int | None = None,
         W_std: float = 1.0,
         b_std: float = 0.0,
+        readout: bool = True,
         method: str = "polysketch",
         alpha: Any = 1.0,
         batch_size: int = 1024,
         n_devices: int | None = None,
         random_state: Any = None,
-        verbose: int = 0,
+        progress: bool | None = False,
+        verbose: int | None = None,
     ):
         self.activation = activation
         self.depth = depth
         self.kernel = kernel
+        self.get = get
         self.n_components = n_components
         self.degree = degree
         self.W_std = W_std
         self.b_std = b_std
+        self.readout = readout
         self.method = method
         self.alpha = alpha
         self.batch_size = batch_size
         self.n_devices = n_devices
         self.random_state = random_state
+        self.progress = progress
         self.verbose = verbose
 
 
@@ -232,15 +260,19 @@ class NeuralKernelFeatures(_SketchedNetwork, ClassNamePrefixFeaturesOutMixin, Fe
     ----------
     activation : str, default="relu"
     depth : int, default=2
-    kernel : {"ntk", "nngp"}, default="ntk"
+    kernel : {"ntk", "nngp"} or None, default=None
+        Deprecated spelling of ``get``.
+    get : {"ntk", "nngp"}, default="ntk"
     n_components : int, default=2048
     degree : int or None, default=None
     W_std, b_std : float, default=1.0, 0.0
+    readout : bool, default=True
     method : {"polysketch", "random", "arccos", "leverage"}, default="polysketch"
         See ``SketchedKernelRidge``.
     random_state : int, RandomState instance or None, default=None
     batch_size : int or None, default=None
-        Rows per batch of transform (None: 1024); runs on all local devices.
+        Rows per batch of transform (None: 1024); runs on all local devices. Features come
+        out in the dtype of X (float32 or float64).
 
     Attributes
     ----------
@@ -265,11 +297,14 @@ class NeuralKernelFeatures(_SketchedNetwork, ClassNamePrefixFeaturesOutMixin, Fe
         self,
         activation: str = "relu",
         depth: int = 2,
-        kernel: str = "ntk",
+        kernel: str | None = None,
+        *,
+        get: str = "ntk",
         n_components: int = 2048,
         degree: int | None = None,
         W_std: float = 1.0,
         b_std: float = 0.0,
+        readout: bool = True,
         method: str = "polysketch",
         random_state: Any = None,
         batch_size: int | None = None,
@@ -277,10 +312,12 @@ class NeuralKernelFeatures(_SketchedNetwork, ClassNamePrefixFeaturesOutMixin, Fe
         self.activation = activation
         self.depth = depth
         self.kernel = kernel
+        self.get = get
         self.n_components = n_components
         self.degree = degree
         self.W_std = W_std
         self.b_std = b_std
+        self.readout = readout
         self.method = method
         self.random_state = random_state
         self.batch_size = batch_size
@@ -293,7 +330,7 @@ class NeuralKernelFeatures(_SketchedNetwork, ClassNamePrefixFeaturesOutMixin, Fe
 
     def _stream_options(self, local: bool = False) -> dict[str, Any]:
         size = DEFAULT_BATCH if self.batch_size is None else check_batch_size(self.batch_size)
-        return dict(batch_size=size, mesh=None, verbose=0)
+        return dict(batch_size=size, mesh=None, progress=False)
 
 
 def _positive_int(value: Any, name: str) -> int:

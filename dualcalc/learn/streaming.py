@@ -72,7 +72,7 @@ def accumulate(
     *,
     batch_size: int = 1024,
     mesh: Mesh | None = None,
-    verbose: int = 0,
+    progress: bool | None = False,
 ) -> GramStatistics:
     """F^T F, F^T Y and y^T y over all rows of (X, Y), one batch of rows at a time.
 
@@ -98,7 +98,7 @@ def accumulate(
         fn = jax.device_put(fn, replicated)
         state = None
         rows = _batches(X, Y, local, batches, mesh)
-        for x, y, mask in tqdm(rows, total=batches, disable=not verbose, desc="features"):
+        for x, y, mask in tqdm(rows, total=batches, disable=_hidden(progress), desc="features"):
             if state is None:
                 state = _zero_state(jax.eval_shape(fn, x).shape[-1], y.shape[-1], replicated)
             state = step(state, fn, x, y, mask)
@@ -114,10 +114,10 @@ def transform(
     *,
     batch_size: int = 1024,
     mesh: Mesh | None = None,
-    verbose: int = 0,
+    progress: bool | None = False,
 ) -> np.ndarray:
-    """featurizer(X) for this process's rows, computed batch by batch: (n, m) float64."""
-    return _map_rows(featurizer, None, X, batch_size, mesh, verbose)
+    """featurizer(X) for this process's rows, batch by batch: (n, m) in the featurizer's dtype."""
+    return _map_rows(featurizer, None, X, batch_size, mesh, progress)
 
 
 def predict(
@@ -127,11 +127,11 @@ def predict(
     *,
     batch_size: int = 1024,
     mesh: Mesh | None = None,
-    verbose: int = 0,
+    progress: bool | None = False,
 ) -> np.ndarray:
     """featurizer(X) @ coef batch by batch (features never stored): (n,) or (n, k) float64."""
     coef = np.asarray(coef, dtype=np.float64)
-    out = _map_rows(featurizer, coef.reshape(len(coef), -1), X, batch_size, mesh, verbose)
+    out = _map_rows(featurizer, coef.reshape(len(coef), -1), X, batch_size, mesh, progress)
     return out if coef.ndim == 2 else out[:, 0]
 
 
@@ -256,13 +256,18 @@ def _accumulation_step(mesh: Mesh) -> Callable[..., Any]:
     )
 
 
+def _hidden(progress: bool | None) -> bool | None:
+    """tqdm's ``disable``: progress None shows a bar only on a terminal (tqdm's own None)."""
+    return None if progress is None else not progress
+
+
 def _map_rows(
     featurizer: Featurizer,
     coef: np.ndarray | None,
     X: Any,
     batch_size: int,
     mesh: Mesh | None,
-    verbose: int,
+    progress: bool | None,
 ) -> np.ndarray:
     """featurizer(x) (coef None) or featurizer(x) @ coef on every batch, stacked (this process)."""
     mesh = data_mesh(jax.local_devices()) if mesh is None else mesh
@@ -275,9 +280,9 @@ def _map_rows(
         fn = jax.device_put(as_partial(featurizer), replicated)
         weights = None if coef is None else jax.device_put(coef, replicated)
         rows = _batches(X, None, local, batches, mesh)
-        for i, (x, _, _) in enumerate(tqdm(rows, total=batches, disable=not verbose)):
+        for i, (x, _, _) in enumerate(tqdm(rows, total=batches, disable=_hidden(progress))):
             valid = min(local, len(X) - i * local)
-            outputs.append(np.asarray(step(fn, weights, x), dtype=np.float64)[:valid])
+            outputs.append(np.asarray(step(fn, weights, x))[:valid])
     return np.concatenate(outputs)
 
 
@@ -288,7 +293,7 @@ def _map_step(mesh: Mesh) -> Callable[..., Any]:
     rows = NamedSharding(mesh, PartitionSpec(DATA_AXIS))
 
     def step(featurizer: Any, coef: Any, x: Any) -> Any:
-        f = featurizer(x).astype(jnp.float64)
-        return f if coef is None else f @ coef
+        f = featurizer(x)
+        return f if coef is None else f.astype(jnp.float64) @ coef
 
     return jax.jit(step, in_shardings=(replicated, replicated, rows), out_shardings=rows)

@@ -223,7 +223,8 @@ def _plan(degree: int, padding: str) -> _Plan:
         offset += n_leaves >> level
     index = {name: k for k, name in enumerate(names)}
     top = len(levels)
-    return _Plan(tuple(levels), np.array([index[_path(top, j)] for j in range(1, degree + 1)]))
+    output = [index[_path(top, j)] for j in range(1, degree + 1)]
+    return _Plan(tuple(levels), np.array(output, dtype=np.int32))
 
 
 def _intern(table: dict, key: tuple) -> int:

@@ -36,7 +36,7 @@ CASES = [("relu", 2, "nngp"), ("gelu", 2, "ntk"), ("tanh", 1, "nngp")]
 
 @pytest.mark.parametrize(("activation", "depth", "kernel"), CASES)
 def test_values_and_diagonal_equal_the_network_kernel(activation, depth, kernel):
-    k = NeuralKernel(activation, depth, kernel, W_std=1.3, b_std=0.4)
+    k = NeuralKernel(activation, depth, get=kernel, W_std=1.3, b_std=0.4)
     expected = network_kernel(activation, depth, kernel, 1.3, 0.4, X)
     np.testing.assert_allclose(k(X), expected, rtol=1e-13, atol=1e-14)
     np.testing.assert_allclose(k.diag(X), np.diag(expected), rtol=1e-13)
@@ -49,7 +49,7 @@ def test_values_and_diagonal_equal_the_network_kernel(activation, depth, kernel)
 def test_gradient_equals_central_differences(activation, depth, kernel):
     """Central differences D(h) have truncation error ~ h^2 K''' / 6: D(h) - D(2h) ~ 3 of
     those, an estimate of the error at h; rounding adds ~ eps |K| / h. Tolerance: twice both."""
-    k = NeuralKernel(activation, depth, kernel, W_std=1.2, b_std=0.3)
+    k = NeuralKernel(activation, depth, get=kernel, W_std=1.2, b_std=0.3)
     value, gradient = k(X, eval_gradient=True)
     assert gradient.shape == (12, 12, 2)
     np.testing.assert_allclose(value, k(X), rtol=1e-14, atol=1e-15)
@@ -72,7 +72,7 @@ def test_gradient_equals_central_differences(activation, depth, kernel):
 
 
 def test_sklearn_kernel_protocol():
-    k = NeuralKernel("gelu", 2, "ntk", W_std=1.5, b_std=0.2)
+    k = NeuralKernel("gelu", 2, get="ntk", W_std=1.5, b_std=0.2)
     assert [h.name for h in k.hyperparameters] == ["W_std", "b_std"]
     np.testing.assert_allclose(k.theta, np.log([1.5, 0.2]))
     np.testing.assert_allclose(k.bounds, np.log([[1e-2, 1e2], [1e-3, 1e2]]))
@@ -89,8 +89,8 @@ def test_sklearn_kernel_protocol():
     assert no_bias.n_dims == 1 and no_bias(X, eval_gradient=True)[1].shape == (12, 12, 1)
     fixed = NeuralKernel("relu", W_std_bounds="fixed", b_std_bounds="fixed")
     assert fixed(X, eval_gradient=True)[1].shape == (12, 12, 0)
-    with pytest.raises(ValueError, match="kernel must be 'nngp' or 'ntk'"):
-        NeuralKernel(kernel="rbf")(X)
+    with pytest.raises(ValueError, match="get must be 'nngp' or 'ntk'"):
+        NeuralKernel(get="rbf")(X)
 
 
 def test_marginal_likelihood_recovers_the_hyperparameters_of_prior_draws():
@@ -100,7 +100,7 @@ def test_marginal_likelihood_recovers_the_hyperparameters_of_prior_draws():
     draws (the sum of their log likelihoods is maximised), so SE = sqrt(diag(I^-1) / 4)."""
     truth = np.log([1.6, 0.8])
     noise = 1e-2
-    kernel = NeuralKernel("erf", 2, "nngp", W_std=1.6, b_std=0.8)
+    kernel = NeuralKernel("erf", 2, get="nngp", W_std=1.6, b_std=0.8)
     x = RNG.normal(size=(60, 2)) * RNG.uniform(0.2, 3.0, size=(60, 1))
     cov, grad = kernel(x, eval_gradient=True)
     cov = cov + noise * np.eye(60)
@@ -110,7 +110,7 @@ def test_marginal_likelihood_recovers_the_hyperparameters_of_prior_draws():
     se = np.sqrt(np.diag(np.linalg.inv(fisher)) / draws.shape[1])
 
     gp = GaussianProcessRegressor(
-        NeuralKernel("erf", 2, "nngp", W_std=1.0, b_std=0.1), alpha=noise, optimizer=None
+        NeuralKernel("erf", 2, get="nngp", W_std=1.0, b_std=0.1), alpha=noise, optimizer=None
     ).fit(x, draws)
 
     def negative(theta):
@@ -127,7 +127,7 @@ def test_marginal_likelihood_recovers_the_hyperparameters_of_prior_draws():
 def test_regressor_fits_tunes_and_predicts_with_uncertainty():
     y = np.sin(X[:, 0]) + 0.05 * RNG.normal(size=len(X))
     noise = WhiteKernel(0.1, noise_level_bounds=(1e-8, 1.0))
-    gp = GaussianProcessRegressor(NeuralKernel("relu", 2) + noise, random_state=0)
+    gp = GaussianProcessRegressor(NeuralKernel("relu", 2, get="nngp") + noise, random_state=0)
     gp.fit(X, y)
     initial = gp.log_marginal_likelihood(gp.kernel.theta)
     assert gp.log_marginal_likelihood_value_ > initial

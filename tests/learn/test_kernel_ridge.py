@@ -43,7 +43,7 @@ def brute_force_loo(k, y, alpha):
 
 
 @parametrize_with_checks(
-    [NeuralKernelRidge(), NeuralKernelClassifier(kernel="nngp", alpha=[0.1, 1.0, 10.0])]
+    [NeuralKernelRidge(), NeuralKernelClassifier(get="nngp", alpha=[0.1, 1.0, 10.0])]
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
@@ -54,7 +54,7 @@ def test_sklearn_estimator_checks(estimator, check):
     [("relu", 2, "ntk", 1.0, 0.0), ("erf", 1, "nngp", 1.3, 0.2), ("tanh", 2, "ntk", 1.1, 0.1)],
 )
 def test_predictions_equal_a_direct_solve(activation, depth, kernel, w_std, b_std):
-    model = NeuralKernelRidge(activation, depth, kernel, alpha=0.05, W_std=w_std, b_std=b_std)
+    model = NeuralKernelRidge(activation, depth, get=kernel, alpha=0.05, W_std=w_std, b_std=b_std)
     model.fit(X, Y)
     k = reference_kernel(activation, depth, kernel, w_std, b_std, X)
     coef = np.linalg.solve(k + 0.05 * np.eye(len(X)), Y)
@@ -121,7 +121,7 @@ def test_binary_classifier_scores_one_column():
 def test_pipeline_and_grid_search():
     search = GridSearchCV(
         make_pipeline(StandardScaler(), NeuralKernelRidge("gelu", depth=1)),
-        {"neuralkernelridge__alpha": [0.01, 1.0], "neuralkernelridge__kernel": ["nngp", "ntk"]},
+        {"neuralkernelridge__alpha": [0.01, 1.0], "neuralkernelridge__get": ["nngp", "ntk"]},
         cv=KFold(3),
     ).fit(X, Y[:, 0])
     best = search.best_params_
@@ -131,7 +131,7 @@ def test_pipeline_and_grid_search():
             "gelu",
             depth=1,
             alpha=best["neuralkernelridge__alpha"],
-            kernel=best["neuralkernelridge__kernel"],
+            get=best["neuralkernelridge__get"],
         ),
     ).fit(X, Y[:, 0])
     np.testing.assert_allclose(search.predict(X_NEW), direct.predict(X_NEW), rtol=1e-12)
@@ -143,7 +143,7 @@ def test_pipeline_and_grid_search():
         (dict(alpha=0.0), "alpha must be finite and > 0"),
         (dict(alpha=[1.0, -1.0]), "alpha must be finite and > 0"),
         (dict(alpha=[[1.0]]), "1-D grid"),
-        (dict(kernel="cntk"), "kernel must be 'nngp' or 'ntk'"),
+        (dict(get="cntk"), "get must be 'nngp' or 'ntk'"),
         (dict(depth=-1), "depth must be an integer >= 0"),
         (dict(W_std=np.inf), "W_std must be a finite number"),
         (dict(batch_size=0), "batch_size must be a positive integer"),

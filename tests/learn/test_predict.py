@@ -83,7 +83,9 @@ def test_infinite_time_is_kernel_ridge(name):
         cross = k_td["nngp"] @ transfer
         cov_ref = k_tt + transfer.T @ k["nngp"] @ transfer - cross - cross.T
 
-    predict_fn = predict.gradient_descent_mse_ensemble(KERNEL_FN, X_TRAIN, Y_TRAIN, diag_reg)
+    predict_fn = predict.gradient_descent_mse_ensemble(
+        KERNEL_FN, X_TRAIN, Y_TRAIN, diag_reg=diag_reg
+    )
     for t in (None, np.inf):
         mean, cov = predict_fn(t, X_TEST, get=name, compute_cov=True)
         np.testing.assert_allclose(mean, mean_ref, rtol=1e-9, atol=1e-11)
@@ -99,7 +101,9 @@ def test_vanishing_regulariser_tends_to_the_interpolant():
     interpolant = KERNEL_FN(X_TEST, X_TRAIN, get="ntk") @ np.linalg.solve(k, Y_TRAIN)
     cond = np.linalg.cond(k)
     for diag_reg in (1e-4, 1e-7):
-        predict_fn = predict.gradient_descent_mse_ensemble(KERNEL_FN, X_TRAIN, Y_TRAIN, diag_reg)
+        predict_fn = predict.gradient_descent_mse_ensemble(
+            KERNEL_FN, X_TRAIN, Y_TRAIN, diag_reg=diag_reg
+        )
         # first order in the ridge: |change| <= ridge / l_min * |interpolant| ~ diag_reg * cond
         bound = 2.0 * diag_reg * cond * np.abs(interpolant).max() + 1e-12
         assert np.abs(predict_fn(None, X_TEST) - interpolant).max() < bound
@@ -124,7 +128,7 @@ def test_training_set_at_finite_time(name):
     k = kernels(X_TRAIN)
     ridge = reg * np.trace(k[name]) / len(X_TRAIN)
     e = expm(-(k[name] + ridge * np.eye(len(X_TRAIN))) * t / Y_TRAIN.size)
-    predict_fn = predict.gradient_descent_mse_ensemble(KERNEL_FN, X_TRAIN, Y_TRAIN, reg)
+    predict_fn = predict.gradient_descent_mse_ensemble(KERNEL_FN, X_TRAIN, Y_TRAIN, diag_reg=reg)
     mean, cov = predict_fn(t, None, get=name, compute_cov=True)
     np.testing.assert_allclose(mean, Y_TRAIN - e @ Y_TRAIN, rtol=1e-10, atol=1e-12)
     # NNGP: Neural Tangents regularises the prior too (U l e^{-2lt/N} U^T with l of K + ridge)
@@ -150,12 +154,12 @@ def test_time_arrays_learning_rate_and_get_tuples():
     np.testing.assert_allclose(one_output(1.0, X_TEST), predict_fn(2.0, X_TEST)[:, 0], rtol=1e-12)
 
 
-def test_float32_inputs_give_float64_results_close_to_float64():
+def test_float32_inputs_give_float32_results_close_to_float64():
     predict_fn = predict.gradient_descent_mse_ensemble(
         KERNEL_FN, X_TRAIN.astype(np.float32), Y_TRAIN.astype(np.float32)
     )
     mean = predict_fn(4.0, X_TEST.astype(np.float32))
-    assert mean.dtype == np.float64
+    assert mean.dtype == np.float32  # the kernels' dtype (dtype in = dtype out)
     ref = predict.gradient_descent_mse_ensemble(KERNEL_FN, X_TRAIN, Y_TRAIN)(4.0, X_TEST)
     # float32 kernels (relative error ~1e-7) amplified by the conditioning of phi at t = 4
     np.testing.assert_allclose(mean, ref, rtol=1e-4, atol=1e-5)
@@ -255,7 +259,7 @@ def test_finite_width_networks_trained_by_gradient_descent():
 
 def test_relu_network_infinite_time_matches_solve():
     kernel_fn = network(ReluDual).kernel_fn
-    predict_fn = predict.gradient_descent_mse_ensemble(kernel_fn, X_TRAIN, Y_TRAIN, 1e-2)
+    predict_fn = predict.gradient_descent_mse_ensemble(kernel_fn, X_TRAIN, Y_TRAIN, diag_reg=1e-2)
     k = kernel_fn(X_TRAIN, None, get="ntk")
     k = k + 1e-2 * np.mean(np.diag(k)) * np.eye(len(k))
     ref = kernel_fn(X_TEST, X_TRAIN, get="ntk") @ np.linalg.solve(k, Y_TRAIN)

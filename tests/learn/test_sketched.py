@@ -72,7 +72,7 @@ def test_depth_zero_features_are_exact_and_equal_the_exact_ridge(kernel, b_std):
     """No activation: the features are the readout's exact ones ([W x / sqrt(d), b] zero-padded
     to m), so primal ridge on them is the exact kernel ridge (push-through identity); the two
     solves differ by rounding, cond(K + alpha I) eps."""
-    params = dict(depth=0, kernel=kernel, W_std=1.3, b_std=b_std)
+    params = dict(depth=0, get=kernel, W_std=1.3, b_std=b_std)
     sketched = SketchedKernelRidge("relu", n_components=16, alpha=0.05, **params).fit(X, Y)
     exact = NeuralKernelRidge("relu", alpha=0.05, **params).fit(X, Y)
     np.testing.assert_allclose(sketched.predict(X_NEW), exact.predict(X_NEW), rtol=1e-10)
@@ -115,7 +115,7 @@ def test_one_hidden_layer_features_are_unbiased_for_the_exact_estimators_network
         grams = []
         for state in range(states):
             transformer = NeuralKernelFeatures(
-                activation, 1, kernel, n_components=64, degree=degree, W_std=w_std,
+                activation, 1, get=kernel, n_components=64, degree=degree, W_std=w_std,
                 b_std=b_std, random_state=state,
             )  # fmt: skip
             f = transformer.fit_transform(x)
@@ -212,14 +212,16 @@ def test_float32_inputs_use_the_same_sketch_rounded():
     f32 = NeuralKernelFeatures(**SKETCH, random_state=1).fit(x32)
     a, b = f64.transform(X), f32.transform(x32)
     new64, new32 = f64.transform(X_NEW), f32.transform(X_NEW.astype(np.float32))
-    assert b.dtype == np.float64 and np.all(np.isfinite(b))
+    assert b.dtype == np.float32 and np.all(np.isfinite(b))  # dtype of X
     assert np.max(np.abs(a - b)) <= 2.0**-13 * np.max(np.abs(a))
     m64 = SketchedKernelRidge(**SKETCH, alpha=0.1, random_state=1).fit(X, Y)
     m32 = SketchedKernelRidge(**SKETCH, alpha=0.1, random_state=1).fit(x32, Y)
     p64, p32 = m64.predict(X_NEW), m32.predict(X_NEW.astype(np.float32))
-    assert p32.dtype == np.float64
+    assert p32.dtype == np.float32  # the dtype of X
+    b, new32 = b.astype(np.float64), new32.astype(np.float64)
     bound = ridge_perturbation_bound(a @ a.T, new64 @ a.T, b @ b.T, new32 @ b.T, Y, 0.1)
-    assert np.all(np.abs(p32 - p64) <= bound * (1 + 1e-6) + 1e-12)
+    rounding = 2.0**-24 * np.abs(p64)  # the float32 output's own rounding
+    assert np.all(np.abs(p32 - p64) <= bound * (1 + 1e-6) + rounding + 1e-12)
 
 
 def test_bad_data_gets_sklearn_errors():
@@ -247,7 +249,7 @@ def test_bad_data_gets_sklearn_errors():
         (dict(degree=0), "degree must be a positive integer"),
         (dict(method="magic"), "method must be one of"),
         (dict(method="arccos", activation="gelu"), "ReLU only"),
-        (dict(kernel="cntk"), "kernel must be 'nngp' or 'ntk'"),
+        (dict(get="cntk"), "get must be 'nngp' or 'ntk'"),
         (dict(depth=-1), "depth must be an integer >= 0"),
         (dict(alpha=0.0), "alpha must be finite and > 0"),
         (dict(batch_size=0), "batch_size must be a positive integer"),

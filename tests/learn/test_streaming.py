@@ -171,13 +171,21 @@ def test_float32_inputs_are_accumulated_in_float64():
     # identity features of float32 inputs are exact in float64: same as the rounded inputs
     rounded = Ridge(alpha=0.3, fit_intercept=False).fit(x32.astype(np.float64), Y)
     np.testing.assert_allclose(model.coef_, rounded.coef_.T, rtol=1e-10, atol=1e-13)
-    assert model.coef_.dtype == np.float64 and model.predict(x32).dtype == np.float64
+    assert model.coef_.dtype == np.float64 and model.predict(x32).dtype == np.float32
 
 
-def test_progress_bar_only_when_verbose(capsys):
+def test_progress_bar_only_when_asked(capsys):
     FeatureRidge(batch_size=100).fit(X, Y)
     assert capsys.readouterr().err == ""
-    FeatureRidge(batch_size=100, verbose=1).fit(X, Y)
+    FeatureRidge(batch_size=100, progress=True).fit(X, Y)
+    assert "3/3" in capsys.readouterr().err
+
+
+def test_verbose_is_a_deprecated_spelling_of_progress(capsys):
+    model = FeatureRidge(batch_size=100, verbose=1)
+    assert model.get_params()["verbose"] == 1 and model.get_params()["progress"] is False
+    with pytest.warns(DeprecationWarning, match="verbose= is deprecated.*progress="):
+        model.fit(X, Y)
     assert "3/3" in capsys.readouterr().err
 
 
