@@ -1,6 +1,6 @@
 """A network's sketched feature map: the layer description -> plan -> random draws -> features.
 
-``sketch(net, m, key, method, degree)`` reads the network's spec tree (``kernel_fn.spec``, the
+``sketch(net, m, key=..., ...)`` reads the network's spec tree (``kernel_fn.spec``, the
 same description ``kernel_fn`` interprets) and returns a ``FeatureMap``: ``feature_map(x,
 get="ntk")``, arrays (n, m) whose Gram matrices approximate ``kernel_fn(x, None, get)``.
 The feature interpreter has two rules per spec type, side by side below: ``draw_rule`` (the
@@ -91,6 +91,7 @@ class Shape:
 def sketch(
     net: Any,
     m: int,
+    *,
     key: Any,
     method: str = "polysketch",
     degree: int | None = None,
@@ -201,9 +202,10 @@ class FeatureMap:
     def __call__(
         self,
         x: Any,
+        get: str | tuple[str, ...] = "ntk",
+        *,
         batch_size: int | None = None,
         progress: bool | None = None,
-        get: str | tuple[str, ...] = "ntk",
     ) -> Any:
         """Features of all rows of x in batches of ``batch_size`` rows, in the dtype of x.
 

@@ -63,7 +63,11 @@ def _fc_feature_map(sketch: FCSketch) -> FeatureMap:
     )
     # the map's own key is never used: every draw passes its key explicitly
     return features.sketch(
-        network, sketch.n_components, jax.random.PRNGKey(0), sketch.method, sketch.degree
+        network,
+        sketch.n_components,
+        key=jax.random.PRNGKey(0),
+        method=sketch.method,
+        degree=sketch.degree,
     )
 
 

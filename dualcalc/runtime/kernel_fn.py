@@ -64,6 +64,7 @@ class KernelFn:
         x1: Any,
         x2: Any = None,
         get: str | tuple[str, ...] = "ntk",
+        *,
         batch_size: int | None = None,
     ) -> np.ndarray | tuple[np.ndarray, ...]:
         names = check_get(get)
