@@ -12,11 +12,12 @@ draws of ``features.myrtle(5, "relu", m=m, degree=p)`` into
 - the diagonal ratio mean_s diag(G_s) / diag(K) (truncation at degree p lowers it).
 
 Data: the first ``--n`` digits of ``sklearn.datasets.load_digits`` (8 x 8 x 1, / 16), float64
-features (so float32 rounding is not a suspect). Results: benchmarks/results/
-bench_cntk_sketch_noise.md.
+features (so float32 rounding is not a suspect); ``--padding`` sets PolySketch's padding
+(``features.activation.PADDING``). Results: benchmarks/results/
+bench_cntk_sketch_noise_<padding>.md.
 
 Run:  .venv/bin/python benchmarks/bench_cntk_sketch_noise.py [--n 12] [--keys 6]
-      [--degrees 4 8] [--widths 256 2048]
+      [--degrees 4 8] [--widths 256 2048] [--padding pass | e1]
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from sklearn.datasets import load_digits
 
 from dualcalc import features, nn
+from dualcalc.features import activation
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -58,7 +60,9 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=6)
     parser.add_argument("--degrees", type=int, nargs="+", default=[4, 8])
     parser.add_argument("--widths", type=int, nargs="+", default=[256, 2048])
+    parser.add_argument("--padding", choices=("pass", "e1"), default=activation.PADDING)
     args = parser.parse_args()
+    activation.PADDING = args.padding  # PolySketch padding of every sketched activation
     jax.config.update("jax_enable_x64", True)
     load_before = os.getloadavg()[0]
     x = load_digits().images[: args.n, ..., None] / 16.0
@@ -86,7 +90,8 @@ def main() -> None:
     header = (
         f"Command: python benchmarks/bench_cntk_sketch_noise.py --n {args.n} --keys {args.keys} "
         f"--degrees {' '.join(map(str, args.degrees))} --widths "
-        f"{' '.join(map(str, args.widths))}  ({datetime.date.today()}, jax {jax.__version__}, "
+        f"{' '.join(map(str, args.widths))} --padding {args.padding}  "
+        f"({datetime.date.today()}, jax {jax.__version__}, "
         f"{seconds:.0f} s; 1-minute load average {load_before:.1f} before, "
         f"{os.getloadavg()[0]:.1f} after: shared CPUs)\n\n"
         "Myrtle-5 relu on the first digits, float64 features; bias = error of the mean Gram over "
@@ -100,7 +105,7 @@ def main() -> None:
         for k, p, m, e, b, s, f, d in rows
     )
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "bench_cntk_sketch_noise.md").write_text(header + table)
+    (RESULTS / f"bench_cntk_sketch_noise_{args.padding}.md").write_text(header + table)
     print(header + table)
 
 
