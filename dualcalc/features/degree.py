@@ -31,7 +31,7 @@ def relative_tails(module: Any, q: np.ndarray, degree: int) -> np.ndarray:
         a, b = (np.asarray(c) for c in module.feature_coefficients(q, degree))
         square = np.asarray(module.nngp_edges(q)[0])
         tails = 1.0 - np.cumsum(a * a, axis=-1) / square[:, None]
-        if not getattr(module, "DERIVATIVE_IS_DISTRIBUTION", False):
+        if not module.DERIVATIVE_IS_DISTRIBUTION:
             dsquare = np.asarray(module.dnngp_edges(q)[0])
             positive = dsquare > 0
             dtails = 1.0 - np.cumsum(b * b, axis=-1) / np.where(positive, dsquare, 1.0)[:, None]

@@ -1,4 +1,4 @@
-"""The runtime's one door to the compile stage: activation text -> compiled dual module.
+"""The runtime's one door to the compile stage: activation text -> compiled ``Dual``.
 
 The runtime computes with dual modules handed to it and never imports sympy or the compiler
 at module level. Where a layer is given text (``nn.Activation("gelu")``) or two activations
@@ -13,10 +13,7 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from dualcalc.errors import DualcalcError
-
-#: What every dual module has (generated modules have more, see ``dualcalc.compiler``).
-PROTOCOL = ("nngp", "dnngp", "activation", "EXPRESSION")
+from dualcalc.runtime.dual import Dual, as_dual
 
 
 def _compile_stage() -> ModuleType:
@@ -26,23 +23,18 @@ def _compile_stage() -> ModuleType:
     return dualcalc.compiler
 
 
-def resolve(spec: Any) -> Any:
-    """A dual module for ``spec``: a text is compiled (``compile_text``), a module is checked."""
+def resolve(spec: Any) -> Dual:
+    """The ``Dual`` of ``spec``: a text is compiled (``compile_text``), a module is read and
+    checked (``runtime.dual.as_dual``: a missing function is refused here, by name)."""
     if isinstance(spec, str):
         return compile_text(spec)
-    missing = [name for name in PROTOCOL if not hasattr(spec, name)]
-    if missing:
-        raise DualcalcError(
-            f"Activation expects an activation text or a dual module; {type(spec).__name__} "
-            f"lacks {', '.join(missing)}"
-        )
-    return spec
+    return as_dual(spec)
 
 
 @functools.lru_cache(maxsize=256)
-def compile_text(text: str) -> Any:
-    """The dual module of an activation text (loaded, or derived and generated if needed)."""
-    return _compile_stage().load(text)
+def compile_text(text: str) -> Dual:
+    """The dual of an activation text (loaded, or derived and generated if needed)."""
+    return as_dual(_compile_stage().load(text))
 
 
 def composed_text(modules: Sequence[Any]) -> str:
@@ -50,8 +42,8 @@ def composed_text(modules: Sequence[Any]) -> str:
     return _compile_stage().composition.composed_text([m.EXPRESSION for m in modules])
 
 
-def compose(modules: Sequence[Any]) -> Any:
-    """One dual module for several activations applied in a row."""
+def compose(modules: Sequence[Any]) -> Dual:
+    """One dual for several activations applied in a row."""
     if len(modules) == 1:
         return modules[0]
     return compile_text(composed_text(modules))

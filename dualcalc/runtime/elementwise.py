@@ -19,11 +19,10 @@ from jax import lax
 from dualcalc.errors import DualcalcError
 from dualcalc.runtime._support.guards import on_edges
 from dualcalc.runtime._support.hermite import edge_moments
-from dualcalc.runtime.duals import PROTOCOL, compose, composed_text, resolve
+from dualcalc.runtime.duals import compose, composed_text, resolve
 from dualcalc.runtime.kernel_state import Array, KernelState, as_left, as_right, pixel_variances
 
 __all__ = [
-    "PROTOCOL",
     "apply_dual",
     "compose",
     "composed_text",
@@ -54,7 +53,7 @@ def apply_dual(state: KernelState, module: Any) -> KernelState:
     v1, v2 = pixel_variances(state.cov1, k), pixel_variances(state.cov2, k)
     f1, f2 = _floored(v1, state.nngp.dtype), _floored(v2, state.nngp.dtype)
     with_dot = state.ntk is not None and not state.ntk_is_zero
-    if with_dot and getattr(module, "DERIVATIVE_IS_DISTRIBUTION", False):
+    if with_dot and module.DERIVATIVE_IS_DISTRIBUTION:
         raise DualcalcError(
             f"the NTK of {module.EXPRESSION} is not defined: s jumps, so s' contains a Dirac "
             "delta and K' = E[s'(u) s'(v)] is a distribution (ask for get='nngp')"
@@ -139,7 +138,7 @@ class Edges:
     @classmethod
     def of(cls, module: Any, v: Array, with_dot: bool) -> Edges:
         """Edge values at the variances v (None where neither source is available)."""
-        if callable(getattr(module, "nngp_edges", None)):
+        if module.native_edges:
             dnngp = module.dnngp_edges(v) if with_dot else None
             return cls(tuple(module.nngp_edges(v)), None if dnngp is None else tuple(dnngp), True)
         if not _has_quadrature_inputs(module):
@@ -156,11 +155,7 @@ class Edges:
 
 def _has_quadrature_inputs(module: Any) -> bool:
     """Kinked s (singular duals at rho = +-1) with s, s' and the kinks known for 1-D quadrature."""
-    return (
-        callable(getattr(module, "activation", None))
-        and callable(getattr(module, "dactivation", None))
-        and len(getattr(module, "KINKS", ())) > 0
-    )
+    return module.dactivation is not None and len(module.KINKS) > 0
 
 
 def _onto_edge(c: Array, v1: Array, v2: Array, mask: Array) -> Array:
@@ -208,9 +203,9 @@ def closed_duals(
 def is_hermite_route(module: Any) -> bool:
     """True for generated Hermite-route modules (coefficients a_k(q) instead of a closed form)."""
     return (
-        getattr(module, "CLOSED_FORM", True) is False
-        and callable(getattr(module, "hermite", None))
-        and isinstance(getattr(module, "HERMITE_DEGREE", None), int)
+        module.CLOSED_FORM is False
+        and module.hermite is not None
+        and isinstance(module.HERMITE_DEGREE, int)
     )
 
 

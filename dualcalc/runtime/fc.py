@@ -29,7 +29,9 @@ def fc(
     if isinstance(depth, bool) or not isinstance(depth, numbers.Integral) or depth < 0:
         raise DualcalcError(f"depth must be an integer >= 0 (hidden layers), got {depth!r}")
     if depth == 0 and not readout:
-        raise DualcalcError("depth must be >= 1 when readout=False (the network would be empty)")
+        raise DualcalcError(
+            "depth=0 with readout=False leaves no layer: depth must be >= 1 without a readout"
+        )
     act = Activation(activation)
     layers = [Dense(width, W_std, b_std), act] * int(depth)
     if readout:

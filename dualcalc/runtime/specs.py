@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from dualcalc.runtime.dual import as_dual
+
 
 @dataclass(frozen=True)
 class DenseSpec:
@@ -34,9 +36,12 @@ class DenseSpec:
 
 @dataclass(frozen=True)
 class ActivationSpec:
-    """Elementwise s(x), given by its dual module (generated-module protocol)."""
+    """Elementwise s(x), given by its dual (``runtime.dual.Dual``; a module is read into one)."""
 
     module: Any
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "module", as_dual(self.module))
 
 
 @dataclass(frozen=True)

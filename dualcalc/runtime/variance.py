@@ -101,7 +101,7 @@ def activation_variances(module: Any, q: np.ndarray) -> np.ndarray:
     K(q, q, q) for a module without edge values)."""
     q = np.asarray(q, np.float64)
     with jax.enable_x64(True):
-        if hasattr(module, "nngp_edges"):
+        if module.nngp_edges is not None:
             square = module.nngp_edges(q)[0]
         else:
             square = module.nngp(q, q, q)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+from dataclasses import replace
 from pathlib import Path
 
 import jax
@@ -195,12 +196,18 @@ def test_runs_of_activations_are_fused_into_one_across_nested_serials(monkeypatc
     the composition of relu then erf, in that order."""
     from dualcalc.runtime import activation_runs
 
-    monkeypatch.setattr(activation_runs, "compose", lambda modules: tuple(modules))
+    def in_order(modules):  # a stand-in for the composition that records the order
+        return replace(modules[-1], EXPRESSION=" then ".join(m.EXPRESSION for m in modules))
+
+    monkeypatch.setattr(activation_runs, "compose", in_order)
     dense = specs.DenseSpec(3, 1.5, 0.1)
     inner = specs.SerialSpec((dense, specs.ActivationSpec(ReluDual)))
     tree = specs.SerialSpec((inner, specs.ActivationSpec(ErfDual), dense))
     fused = activation_runs.fuse_activations(tree)
-    assert fused.children == (dense, specs.ActivationSpec((ReluDual, ErfDual)), dense)
+    assert [type(c) for c in fused.children] == [
+        specs.DenseSpec, specs.ActivationSpec, specs.DenseSpec
+    ]
+    assert fused.children[1].module.EXPRESSION == "x*Heaviside(x) then erf(x)"
 
 
 def test_previous_spellings_warn_and_build_the_same_network():
