@@ -6,7 +6,7 @@ RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
 DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test lint docs generate bench clean
+.PHONY: demo test test-slow lint docs generate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,14 @@ demo: $(RUN_STAMP)
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check dualcalc tests benchmarks
 
+# The suite without its slowest checks (tests/conftest.py: SLOW), within CI's time on 2 cores.
 test: lint
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m "not slow" --durations=15
+
+# The slowest checks alone (edge values of the piecewise activations, the fresh regeneration
+# of the catalogue, the wheel, notebooks, sharded and multi-process runs).
+test-slow: $(DEV_STAMP)
+	$(BIN)/python -m pytest -n 2 --dist worksteal -m slow
 
 # The API reference site into docs/_build/html, warnings as errors; then every example runs
 # (sphinx-build -b doctest). Notebooks are shown as committed, never executed.
