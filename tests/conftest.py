@@ -36,8 +36,9 @@ def float32():
 
 
 #: The slowest checks (10-90 s each on the 2-core CI machine, mostly XLA compilations of
-#: piecewise activations' probes): marked ``slow``, run by ``make test-slow`` rather than by
-#: ``make test``, which must stay within CI's time on 2 cores. Times from
+#: piecewise activations' probes): marked ``slow`` here (a few more carry the mark in their
+#: own files), run by ``make test-slow`` rather than by ``make test``, which must stay within
+#: CI's time on 2 cores. Times from
 #: ``pytest -n 2 --durations=70``.
 SLOW = {
     "runtime/test_edges.py::test_kernels_on_the_edges_on_every_path[" + name + "]"
