@@ -22,7 +22,6 @@ import numpy as np
 from dualcalc import nn
 
 KERNELS = ("nngp", "ntk")
-HIDDEN_WIDTH = 512
 MIN_BLOCK = 64
 
 
@@ -31,9 +30,7 @@ def fc_network(
     activation: str, depth: int, W_std: float, b_std: float, readout: bool = True
 ) -> nn.Layer:
     """depth x (Dense, Activation), then a Dense(1) readout if asked, NTK parameterisation."""
-    return nn.fc(
-        activation, depth, readout=readout, W_std=W_std, b_std=b_std, width=HIDDEN_WIDTH
-    )
+    return nn.fc(activation, depth, readout=readout, W_std=W_std, b_std=b_std)
 
 
 def kernel_matrix(
